@@ -1,0 +1,29 @@
+# Quick start: `make demo` and `make test` on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-all clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,train]'
+	touch $(STAMP)
+
+demo: setup
+	mkdir -p out
+	$(BIN)/geoclassify predict examples/data/naip_farmland.tif -o out/demo_classes.tif --overwrite
+	@echo "Demo output: $$(pwd)/out/demo_classes.tif"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m ''
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,16 @@
+"""`geoclassify info MODEL`: print a model file's card."""
+
+from __future__ import annotations
+
+import click
+
+from geoclassify.models.files import default_model_path, read_card
+
+
+@click.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+def info(model: str | None, as_json: bool) -> None:
+    """Print the model card of MODEL (default: the bundled model)."""
+    card = read_card(model or default_model_path())
+    click.echo(card.to_json() if as_json else card.describe())

@@ -1,0 +1,17 @@
+"""`geoclassify models`: list the registered architectures."""
+
+from __future__ import annotations
+
+import click
+
+from geoclassify.models.registry import count_parameters, create_model, list_models
+
+
+@click.command()
+@click.option("--classes", default=2, show_default=True, help="Classes used to count parameters.")
+@click.option("--bands", default=3, show_default=True, help="Input bands used to count parameters.")
+def models(classes: int, bands: int) -> None:
+    """List the architectures geoclassify can build, with parameter counts."""
+    for entry in list_models():
+        n = count_parameters(create_model(entry.name, bands, classes))
+        click.echo(f"{entry.name:<16} {entry.task:<15} {n / 1e6:8.2f}M params  {entry.description}")

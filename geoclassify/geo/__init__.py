@@ -1,0 +1,1 @@
+"""Pure geometry: grids, tiling and blend weights (no I/O)."""

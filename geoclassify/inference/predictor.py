@@ -1,0 +1,71 @@
+"""Model backends: turn batches of raw pixel windows into class probabilities."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from geoclassify.errors import ConfigError
+from geoclassify.models.card import ModelCard
+
+log = logging.getLogger("geoclassify")
+
+
+class Predictor(Protocol):
+    card: ModelCard
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32."""
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}")
+    return torch.device(device)
+
+
+class TorchPredictor:
+    """Runs a torch model in inference mode: normalisation on the device, channels_last, optional AMP."""
+
+    def __init__(self, model: nn.Module, card: ModelCard, device: str = "auto", amp: bool = False):
+        self.card = card
+        self.device = resolve_device(device)
+        if amp and self.device.type == "cpu":
+            log.warning("--amp on the CPU uses bfloat16 autocast, which is much slower on CPUs without bf16 "
+                        "instructions; AMP is meant for CUDA")
+        self.amp = amp
+        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+        shape = (1, len(card.bands), 1, 1)
+        self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device).view(shape)
+        self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device).view(shape)
+
+    def _autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    @torch.inference_mode()
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True).float()
+        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            logits = self.model(x)
+        return F.softmax(logits.float(), dim=1).cpu().numpy()
+
+
+def load_predictor(model_path: str, device: str = "auto", amp: bool = False) -> TorchPredictor:
+    from geoclassify.models.files import load_model
+
+    model, card = load_model(model_path)
+    return TorchPredictor(model, card, device=device, amp=amp)

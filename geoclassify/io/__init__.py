@@ -1,0 +1,1 @@
+"""Raster reading and writing."""

@@ -1,0 +1,95 @@
+"""Windowed, parallel reading of row bands: thread-local dataset handles, boundless windows."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioError
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from geoclassify.errors import InputError
+from geoclassify.io.scene import Scene
+
+CHUNK_WIDTH = 2048  # columns read by one task
+
+
+class BandReader:
+    """Reads windows of a scene's working grid, with pixels outside the scene marked invalid.
+
+    Each thread opens its own dataset (tasks get paths, not handles). Returns (data, valid):
+    data is (bands, height, width) in the scene dtype, valid is (height, width) bool.
+    """
+
+    def __init__(self, scene: Scene, workers: int = 2):
+        self.scene = scene
+        self._local = threading.local()
+        self._handles: list = []
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="geoclassify-read")
+
+    def _dataset(self):
+        ds = getattr(self._local, "ds", None)
+        if ds is None:
+            src = rasterio.open(self.scene.path)
+            ds = src
+            if self.scene.resampled:
+                g = self.scene.grid
+                ds = WarpedVRT(src, crs=src.crs, transform=g.transform, width=g.width, height=g.height,
+                               resampling=self.scene.resampling)
+            with self._lock:
+                self._handles.append((ds, src))
+            self._local.ds = ds
+        return ds
+
+    def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Read a window that may extend beyond the grid (outside: zeros, invalid)."""
+        grid = self.scene.grid
+        data = np.zeros((len(self.scene.bands), height, width), dtype=self.scene.dtype)
+        valid = np.zeros((height, width), dtype=bool)
+        r0, c0 = max(row, 0), max(col, 0)
+        r1, c1 = min(row + height, grid.height), min(col + width, grid.width)
+        if r1 <= r0 or c1 <= c0:
+            return data, valid
+        window = Window(c0, r0, c1 - c0, r1 - r0)
+        ds = self._dataset()
+        try:
+            inside = ds.read(self.scene.bands, window=window)
+            masks = ds.read_masks(self.scene.bands, window=window)
+        except RasterioError as exc:
+            raise InputError(f"failed to read {self.scene.path} at rows {r0}-{r1}, columns {c0}-{c1}: "
+                             f"the file is damaged or truncated ({exc})") from None
+        data[:, r0 - row : r1 - row, c0 - col : c1 - col] = inside
+        valid[r0 - row : r1 - row, c0 - col : c1 - col] = masks.min(axis=0) > 0
+        return data, valid
+
+    def submit_band(self, row: int, height: int, col: int, width: int) -> list[tuple[int, Future]]:
+        """Start reading a band of rows in column chunks; collect it with `collect`."""
+        return [
+            (c, self._pool.submit(self.read, row, col + c, height, min(CHUNK_WIDTH, width - c)))
+            for c in range(0, width, CHUNK_WIDTH)
+        ]
+
+    @staticmethod
+    def collect(chunks: list[tuple[int, Future]]) -> tuple[np.ndarray, np.ndarray]:
+        parts = [f.result() for _, f in chunks]
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts], axis=2), np.concatenate([p[1] for p in parts], axis=1)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for ds, src in self._handles:
+            ds.close()
+            if src is not ds:
+                src.close()
+        self._handles.clear()
+
+    def __enter__(self) -> "BandReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,104 @@
+"""The ModelCard: everything `predict` needs to know about a model, stored inside the model file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from geoclassify.errors import ModelFileError
+
+TASKS = ("classification", "segmentation")
+CARD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Describes a model: architecture, task, classes, expected input and provenance.
+
+    `bands` are 1-based band indexes of the scene, in the order the model wants them;
+    `mean`/`std` normalise raw pixel values per band: (value - mean) / std.
+    `gsd` is the ground sampling distance in metres the model was trained at (None: any).
+    `receptive_margin` is, for segmentation, how many pixels at a tile edge are unreliable.
+    """
+
+    architecture: str
+    task: str
+    class_names: tuple[str, ...]
+    class_colors: tuple[tuple[int, int, int], ...]
+    bands: tuple[int, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    tile_size: int
+    dtype: str = "uint8"
+    gsd: float | None = None
+    band_names: tuple[str, ...] = ()
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    receptive_margin: int = 0
+    nodata_policy: str = "skip windows that are all nodata; nodata pixels get the output nodata"
+    provenance: dict[str, Any] = field(default_factory=dict)
+    format_version: int = CARD_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ModelFileError(f"model card task {self.task!r} is not one of {TASKS}")
+        n = len(self.class_names)
+        if n < 1 or n > 255:
+            raise ModelFileError(f"model card has {n} classes; 1 to 255 are supported")
+        if len(self.class_colors) != n:
+            raise ModelFileError(f"model card has {n} class names but {len(self.class_colors)} colours")
+        if not (len(self.bands) == len(self.mean) == len(self.std)) or not self.bands:
+            raise ModelFileError("model card bands, mean and std must have the same, non-zero length")
+        if self.tile_size < 1:
+            raise ModelFileError(f"model card tile_size must be positive, got {self.tile_size}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.bands)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelCard":
+        """Parse a card, refusing unknown structure with a clear error."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"model card is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ModelFileError("model card must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        try:
+            data["class_names"] = tuple(data["class_names"])
+            data["class_colors"] = tuple(tuple(int(c) for c in rgb) for rgb in data["class_colors"])
+            for key in ("bands", "mean", "std", "band_names"):
+                if key in data:
+                    data[key] = tuple(data[key])
+            return cls(**data)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"model card is incomplete or malformed: {exc}") from None
+
+    def describe(self) -> str:
+        """A human-readable multi-line summary."""
+        lines = [
+            f"architecture: {self.architecture}",
+            f"task: {self.task}",
+            "classes: " + ", ".join(f"{i}={n}" for i, n in enumerate(self.class_names)),
+            f"bands: {list(self.bands)}" + (f" ({', '.join(self.band_names)})" if self.band_names else ""),
+            f"dtype: {self.dtype}",
+            f"normalisation: mean={list(self.mean)} std={list(self.std)}",
+            f"tile size: {self.tile_size}",
+            f"gsd: {self.gsd if self.gsd is not None else 'any'} m",
+            f"nodata policy: {self.nodata_policy}",
+        ]
+        for key, value in sorted(self.provenance.items()):
+            lines.append(f"provenance.{key}: {value}")
+        return "\n".join(lines)
