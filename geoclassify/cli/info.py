@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
+from geoclassify.cli.options import verbosity_options
+
 from geoclassify.models.files import default_model_path, read_card
 
 
 @click.command()
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
+@verbosity_options
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info(model: str | None, as_json: bool) -> None:
     """Print the model card of MODEL (default: the bundled model)."""

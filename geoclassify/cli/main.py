@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 import traceback
 
 import click
 
 from geoclassify import __version__
+from geoclassify.cli.options import is_verbose, verbosity_options
 from geoclassify.errors import GeoclassifyError
 
 log = logging.getLogger("geoclassify")
@@ -21,7 +21,7 @@ class GeoclassifyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GeoclassifyError as exc:
-            if ctx.obj and ctx.obj.get("verbose", 0) > 0:
+            if is_verbose(ctx):
                 traceback.print_exc()
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
@@ -30,25 +30,11 @@ class GeoclassifyGroup(click.Group):
             ctx.exit(130)
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if verbose else "%(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(level)
-    log.propagate = False
-
-
 @click.group(cls=GeoclassifyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="geoclassify")
-@click.option("-v", "--verbose", count=True, help="More log output; tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bar.")
-@click.pass_context
-def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
+@verbosity_options
+def cli() -> None:
     """Classify land in satellite and aerial scenes of any size."""
-    ctx.ensure_object(dict)
-    ctx.obj.update(verbose=verbose, quiet=quiet)
-    setup_logging(verbose, quiet)
 
 
 def _register() -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
+from geoclassify.cli.options import verbosity_options
+
 from geoclassify.models.registry import count_parameters, create_model, list_models
 
 
 @click.command()
+@verbosity_options
 @click.option("--classes", default=2, show_default=True, help="Classes used to count parameters.")
 @click.option("--bands", default=3, show_default=True, help="Input bands used to count parameters.")
 def models(classes: int, bands: int) -> None:

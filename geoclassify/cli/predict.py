@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from geoclassify.cli.options import parse_bands
+from geoclassify.cli.options import is_quiet, parse_bands, verbosity_options
 from geoclassify.inference.pipeline import PredictConfig, predict_scene
 from geoclassify.inference.predictor import load_predictor
 from geoclassify.models.files import default_model_path
@@ -31,6 +31,7 @@ log = logging.getLogger("geoclassify")
 @click.option("--cog", is_flag=True, help="Write Cloud Optimized GeoTIFFs.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--read-workers", default=2, show_default=True, help="Threads reading the scene.")
+@verbosity_options
 @click.pass_context
 def predict(ctx: click.Context, scene: str, output: str, model: str | None, bands, stride, tile_size, overlap,
             batch_size: int, device: str, amp: bool, no_resample: bool, probabilities, probabilities_dtype: str,
@@ -44,7 +45,7 @@ def predict(ctx: click.Context, scene: str, output: str, model: str | None, band
     config = PredictConfig(bands=bands, stride=stride, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
                            resample=not no_resample, probabilities=probabilities,
                            probabilities_dtype=probabilities_dtype, cog=cog, overwrite=overwrite,
-                           read_workers=read_workers, progress=not ctx.obj.get("quiet", False))
+                           read_workers=read_workers, progress=not is_quiet(ctx))
     result = predict_scene(scene, output, predictor, config)
     summary = ", ".join(f"{name} {n}" for name, n in result.class_counts.items())
     log.info("wrote %s (%dx%d pixels; %d windows, %d skipped as nodata; %.1f s); pixels per class: %s",

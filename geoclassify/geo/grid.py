@@ -38,13 +38,13 @@ class Grid:
     def window(self, window: Window) -> "Grid":
         """The sub-grid covered by a window (which may extend beyond this grid)."""
         col, row = int(window.col_off), int(window.row_off)
-        return Grid(int(window.height), int(window.width), self.transform * Affine.translation(col, row), self.crs)
+        return Grid(int(window.height), int(window.width), self.transform @ Affine.translation(col, row), self.crs)
 
-    def coarsened(self, stride: int, offset: float = 0.0) -> "Grid":
-        """The grid of one output pixel per `stride` x `stride` block, starting at pixel `offset`."""
+    def coarsened(self, stride: int) -> "Grid":
+        """The grid of one output pixel per `stride` x `stride` block, from the origin."""
         height = -(-self.height // stride)
         width = -(-self.width // stride)
-        transform = self.transform * Affine.translation(offset, offset) * Affine.scale(stride)
+        transform = self.transform @ Affine.scale(stride)
         return Grid(height, width, transform, self.crs)
 
     def resampled(self, res_x: float, res_y: float) -> "Grid":

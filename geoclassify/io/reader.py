@@ -63,7 +63,7 @@ class BandReader:
             raise InputError(f"failed to read {self.scene.path} at rows {r0}-{r1}, columns {c0}-{c1}: "
                              f"the file is damaged or truncated ({exc})") from None
         data[:, r0 - row : r1 - row, c0 - col : c1 - col] = inside
-        valid[r0 - row : r1 - row, c0 - col : c1 - col] = masks.min(axis=0) > 0
+        valid[r0 - row : r1 - row, c0 - col : c1 - col] = masks.max(axis=0) > 0  # nodata only where all bands are
         return data, valid
 
     def submit_band(self, row: int, height: int, col: int, width: int) -> list[tuple[int, Future]]:

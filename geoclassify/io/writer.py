@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -16,6 +15,7 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
 from geoclassify.errors import OutputError
+from geoclassify.io.atomic import publish, temp_beside
 from geoclassify.geo.grid import Grid
 
 log = logging.getLogger("geoclassify")
@@ -57,9 +57,7 @@ class RasterWriter:
                  band_names: list[str] | None = None, cog: bool = False, overwrite: bool = False):
         self.path = check_output_path(path, overwrite)
         self.class_names, self.colors, self.cog = class_names, colors, cog
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.tif", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = temp_beside(self.path, ".tmp.tif")
         profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype,
                        crs=grid.crs, transform=grid.transform, nodata=nodata, compress="deflate",
                        tiled=True, blockxsize=BLOCK, blockysize=BLOCK, BIGTIFF="IF_SAFER")
@@ -106,10 +104,10 @@ class RasterWriter:
         if self.class_names:
             tmp_aux = Path(str(final_tmp) + ".aux.xml")
             tmp_aux.write_text(category_aux_xml(list(self.class_names)))
-            os.replace(tmp_aux, aux)
+            publish(tmp_aux, aux)
         else:
             aux.unlink(missing_ok=True)
-        os.replace(final_tmp, self.path)
+        publish(final_tmp, self.path)
         self.tmp = None
 
     def abort(self) -> None:

@@ -10,20 +10,22 @@ import torch.nn as nn
 from geoclassify.models.registry import register_model
 
 
-def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
 
 
 class CompactCNN(nn.Module):
     """A small VGG-style CNN with global average pooling: one class per chip."""
 
-    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (32, 64, 128, 192), dropout: float = 0.2):
+    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (32, 64, 128, 192),
+                 convs_per_stage: int = 2, stem_stride: int = 1, dropout: float = 0.2):
         super().__init__()
-        layers: list[nn.Module] = [conv_bn_relu(in_channels, widths[0])]
+        layers: list[nn.Module] = [conv_bn_relu(in_channels, widths[0], stride=stem_stride)]
         cin = widths[0]
         for i, width in enumerate(widths):
             if i > 0:
-                layers += [conv_bn_relu(cin, width), conv_bn_relu(width, width)]
+                layers += [conv_bn_relu(cin if j == 0 else width, width) for j in range(convs_per_stage)]
             layers.append(nn.MaxPool2d(2))
             cin = width
         self.features = nn.Sequential(*layers)

@@ -1,0 +1,90 @@
+"""Shared fixtures: the shipped real rasters and small model files made from them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import rasterio
+import torch
+
+from geoclassify.models.card import ModelCard
+from geoclassify.models.files import save_model
+from geoclassify.models.registry import create_model
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture(scope="session")
+def rgb_byte() -> Path:
+    """Landsat 7 RGB subset, 791x718, EPSG:32618, 300 m pixels, nodata 0 around the scene."""
+    return DATA / "RGB.byte.tif"
+
+
+@pytest.fixture(scope="session")
+def naip() -> Path:
+    """NAIP RGBN, 934x723 at 5 m, EPSG:26914 (the demo scene)."""
+    return ROOT / "examples" / "data" / "naip_farmland.tif"
+
+
+def make_card(**overrides) -> ModelCard:
+    fields = dict(architecture="compact_cnn", task="classification", class_names=("water", "land"),
+                  class_colors=((0, 0, 255), (0, 160, 0)), bands=(1, 2, 3), mean=(60.0, 60.0, 60.0),
+                  std=(40.0, 40.0, 40.0), tile_size=32, gsd=None)
+    fields.update(overrides)
+    return ModelCard(**fields)
+
+
+@pytest.fixture(scope="session")
+def chip_model(tmp_path_factory) -> Path:
+    """A small chip classifier (random weights, fixed seed) for 32-pixel chips at any pixel size."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "chips.safetensors"
+    save_model(create_model("compact_cnn", 3, 2, widths=(8, 16)), make_card(arch_kwargs={"widths": [8, 16]}), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def seg_model(tmp_path_factory) -> Path:
+    """A 3-class TinyFCN with a 7-pixel receptive field, weights scaled so classes vary with the input."""
+    torch.manual_seed(1)
+    model = create_model("tiny_fcn", 3, 3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    card = make_card(architecture="tiny_fcn", task="segmentation", class_names=("a", "b", "c"),
+                     class_colors=((255, 0, 0), (0, 255, 0), (0, 0, 255)), tile_size=64, receptive_margin=4)
+    path = tmp_path_factory.mktemp("models") / "seg.safetensors"
+    save_model(model, card, path)
+    return path
+
+
+@pytest.fixture()
+def scene_copy(tmp_path, rgb_byte):
+    """Write a modified copy of RGB.byte.tif: scene_copy(name, data=None, **profile_changes)."""
+
+    def make(name: str, data=None, window=None, **changes) -> Path:
+        with rasterio.open(rgb_byte) as src:
+            profile = src.profile
+            arr = src.read(window=window) if data is None else data
+            if window is not None:
+                profile.update(width=window.width, height=window.height, transform=src.window_transform(window))
+        profile.update(count=arr.shape[0], dtype=str(arr.dtype), **changes)
+        out = tmp_path / name
+        with rasterio.open(out, "w", **profile) as dst:
+            dst.write(arr)
+        return out
+
+    return make
+
+
+@pytest.fixture()
+def copy_of(tmp_path):
+    def make(path: Path, name: str) -> Path:
+        out = tmp_path / name
+        shutil.copy(path, out)
+        return out
+
+    return make
