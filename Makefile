@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	mkdir -p out
-	$(BIN)/geoclassify predict examples/data/naip_farmland.tif -o out/demo_classes.tif --overwrite
-	@echo "Demo output: $$(pwd)/out/demo_classes.tif"
+	$(BIN)/geoclassify predict examples/data/naip_farmland.tif -o out/demo_classes.tif \
+		--stride 16 --probabilities out/demo_probabilities.tif --overwrite
+	@echo "Demo output: $$(pwd)/out/demo_classes.tif (probabilities: $$(pwd)/out/demo_probabilities.tif)"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -38,7 +38,7 @@ class OutputRows:
 class ChipLayout:
     """Chip classification: one output pixel per `stride` x `stride` cell, from the chip centred on it."""
 
-    def __init__(self, grid: Grid, chip: int, stride: int, num_classes: int, band_rows: int = 256):
+    def __init__(self, grid: Grid, chip: int, stride: int, num_classes: int, band_rows: int = 512):
         if not 1 <= stride <= chip:
             raise ConfigError(f"--stride must be between 1 and the chip size {chip}, got {stride}")
         self.chip, self.stride, self.num_classes = chip, stride, num_classes

@@ -101,8 +101,12 @@ class OutputSink:
             if self.prob_dtype not in ("uint8", "float32"):
                 raise ConfigError(f"--probabilities-dtype must be uint8 or float32, not {self.prob_dtype!r}")
             nodata = float("nan") if self.prob_dtype == "float32" else None
-            self.probs = RasterWriter(config.probabilities, grid, card.num_classes, self.prob_dtype, nodata=nodata,
-                                      band_names=list(card.class_names), cog=config.cog, overwrite=config.overwrite)
+            try:
+                self.probs = RasterWriter(config.probabilities, grid, card.num_classes, self.prob_dtype, nodata=nodata,
+                                          band_names=list(card.class_names), cog=config.cog, overwrite=config.overwrite)
+            except BaseException:
+                self.classes.abort()
+                raise
 
     def write(self, rows: OutputRows) -> None:
         classes = np.argmax(rows.probs, axis=0).astype(np.uint8)

@@ -29,7 +29,10 @@ class BandReader:
         self._local = threading.local()
         self._handles: list = []
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="geoclassify-read")
+        # one single-thread pool per worker: a column chunk is always read by the same thread, through
+        # the same dataset handle, so blocks shared by consecutive bands come from GDAL's cache
+        self._pools = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoclassify-read")
+                       for _ in range(max(1, workers))]
 
     def _dataset(self):
         ds = getattr(self._local, "ds", None)
@@ -68,9 +71,10 @@ class BandReader:
 
     def submit_band(self, row: int, height: int, col: int, width: int) -> list[tuple[int, Future]]:
         """Start reading a band of rows in column chunks; collect it with `collect`."""
+        pools = self._pools
         return [
-            (c, self._pool.submit(self.read, row, col + c, height, min(CHUNK_WIDTH, width - c)))
-            for c in range(0, width, CHUNK_WIDTH)
+            (c, pools[i % len(pools)].submit(self.read, row, col + c, height, min(CHUNK_WIDTH, width - c)))
+            for i, c in enumerate(range(0, width, CHUNK_WIDTH))
         ]
 
     @staticmethod
@@ -81,7 +85,8 @@ class BandReader:
         return np.concatenate([p[0] for p in parts], axis=2), np.concatenate([p[1] for p in parts], axis=1)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
         for ds, src in self._handles:
             ds.close()
             if src is not ds:

@@ -34,8 +34,6 @@ def check_output_path(path: str | os.PathLike, overwrite: bool, what: str = "out
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"directory {parent} for {what} {path} does not exist; create it first")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"directory {parent} for {what} {path} is not writable")
     return path
 
 
@@ -57,7 +55,10 @@ class RasterWriter:
                  band_names: list[str] | None = None, cog: bool = False, overwrite: bool = False):
         self.path = check_output_path(path, overwrite)
         self.class_names, self.colors, self.cog = class_names, colors, cog
-        self.tmp = temp_beside(self.path, ".tmp.tif")
+        try:
+            self.tmp = temp_beside(self.path, ".tmp.tif")
+        except OSError as exc:
+            raise OutputError(f"cannot write in {self.path.parent}: {exc.strerror}") from None
         profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype,
                        crs=grid.crs, transform=grid.transform, nodata=nodata, compress="deflate",
                        tiled=True, blockxsize=BLOCK, blockysize=BLOCK, BIGTIFF="IF_SAFER")

@@ -48,6 +48,23 @@ def test_predict_writes_output(chip_model, rgb_byte, tmp_path):
         assert ds.width == 50
 
 
+def unwritable_dir(tmp_path: Path) -> Path:
+    """A directory this process cannot create files in (root ignores permissions, /sys is read-only)."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+    ro.chmod(0o500)
+    return ro
+
+
+def test_unwritable_output_directory(chip_model, rgb_byte, tmp_path):
+    out = unwritable_dir(tmp_path) / "out.tif"
+    result = run("predict", rgb_byte, "-o", out, "--model", chip_model)
+    assert result.exit_code == 1 and "cannot write in" in result.output
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("case", ["missing", "not_raster", "truncated", "exists", "no_dir", "bad_model", "bands"])
 def test_bad_input_exits_1_with_one_line_and_writes_nothing(case, chip_model, rgb_byte, tmp_path):
     scene, out, model = rgb_byte, tmp_path / "out.tif", chip_model

@@ -222,3 +222,22 @@ def test_cog_output(chips, rgb_byte, tmp_path):
         assert json.loads(ds.tags(1)["CLASS_NAMES"]) == ["water", "land"]
         assert ds.colormap(1)[1] == (0, 160, 0, 255)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cog.tif", "cog.tif.aux.xml"]
+
+
+def test_vrt_input_gives_the_same_result_as_the_tiff(chips, rgb_byte, tmp_path):
+    from rasterio.shutil import copy as rio_copy
+
+    vrt = tmp_path / "scene.vrt"
+    rio_copy(rgb_byte, vrt, driver="VRT")
+    a, b = tmp_path / "from_tif.tif", tmp_path / "from_vrt.tif"
+    predict_scene(str(rgb_byte), str(a), chips, PredictConfig(stride=16, **QUIET))
+    predict_scene(str(vrt), str(b), chips, PredictConfig(stride=16, **QUIET))
+    assert np.array_equal(read(a)[0], read(b)[0])
+
+
+def test_unwritable_probabilities_leave_no_class_output(chips, rgb_byte, tmp_path):
+    out = tmp_path / "classes.tif"
+    with pytest.raises(OutputError):
+        predict_scene(str(rgb_byte), str(out), chips,
+                      PredictConfig(probabilities=str(tmp_path / "missing" / "p.tif"), **QUIET))
+    assert list(tmp_path.iterdir()) == []
