@@ -2,7 +2,8 @@
 
 Data: ../shared/data/agri-s2-chips/{agri,non_agri}/*.jpg (64x64, 10 m). The split is by place:
 each S2 tile's 172x172 chip grid is cut into 4x4 spatial blocks of 43x43 chips; whole blocks go
-to train, validation or test, so neighbouring chips never straddle the split.
+to train, validation or test, so neighbouring chips never straddle the split. With
+`--holdout-tile T32UQB` the test set is that whole tile instead (a harder, cross-tile check).
 
     .venv/bin/python scripts/train_default_model.py --data ../shared/data/agri-s2-chips \
         --out geoclassify/weights/agri_s2_rgb_compact.safetensors
@@ -34,10 +35,12 @@ GRID, BLOCK = 172, 43
 ARCH = {"widths": [24, 48, 96, 160], "convs_per_stage": 2, "stem_stride": 2}
 
 
-def split_of(tile: str, index: int) -> str:
-    """Assign a chip to train/val/test by the spatial block it lies in."""
+def split_of(tile: str, index: int, holdout_tile: str | None = None) -> str:
+    """Assign a chip to train/val/test by the spatial block it lies in (or test = a whole S2 tile)."""
     block_row, block_col = (index // GRID) // BLOCK, (index % GRID) // BLOCK
     phase = (block_row + block_col) % 4
+    if holdout_tile is not None:
+        return "test" if tile == holdout_tile else ("val" if phase == 0 else "train")
     if phase == 0:
         return "test"
     if phase == 2 and block_row % 2 == 0:
@@ -45,7 +48,7 @@ def split_of(tile: str, index: int) -> str:
     return "train"
 
 
-def load_chips(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def load_chips(root: Path, holdout_tile: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     pattern = re.compile(r"_(T\d\d[A-Z]{3})_.*_(\d+)\.jpg$")
     parts: dict[str, tuple[list, list]] = {"train": ([], []), "val": ([], []), "test": ([], [])}
     for label, folder in enumerate(FOLDERS):
@@ -53,7 +56,7 @@ def load_chips(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             match = pattern.search(path.name)
             if match is None:
                 raise SystemExit(f"unexpected chip name {path.name}")
-            split = split_of(match.group(1), int(match.group(2)))
+            split = split_of(match.group(1), int(match.group(2)), holdout_tile)
             parts[split][0].append(np.asarray(Image.open(path).convert("RGB")).transpose(2, 0, 1))
             parts[split][1].append(label)
     return {k: (np.stack(x), np.array(y)) for k, (x, y) in parts.items()}
@@ -99,11 +102,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--holdout-tile", help="test on this whole S2 tile (e.g. T32UQB) instead of spatial blocks")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
 
-    data = load_chips(args.data)
+    data = load_chips(args.data, args.holdout_tile)
     xtr_raw, ytr = data["train"]
     mean = xtr_raw.reshape(len(xtr_raw), 3, -1).mean(axis=(0, 2))
     std = xtr_raw.reshape(len(xtr_raw), 3, -1).std(axis=(0, 2))
@@ -145,7 +149,8 @@ def main() -> None:
         std=tuple(map(float, std)), tile_size=64, dtype="uint8", gsd=10.0,
         provenance={
             "data": "agri-s2-chips: Sentinel-2 L2A RGB chips, tiles T32UPE and T32UQB, 2025-04-27",
-            "split": "spatial blocks of 43x43 chips per S2 tile (train/val/test by block)",
+            "split": f"test = S2 tile {args.holdout_tile}" if args.holdout_tile
+            else "spatial blocks of 43x43 chips per S2 tile (train/val/test by block)",
             "script": "scripts/train_default_model.py", "epochs": args.epochs, "best_epoch": best_epoch,
             "seed": args.seed, "test_accuracy": round(test["accuracy"], 4), "test_roc_auc": round(test["roc_auc"], 4),
             "parameters": count_parameters(model),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -15,6 +16,15 @@ from geoclassify.errors import InputError
 from geoclassify.io.scene import Scene
 
 CHUNK_WIDTH = 2048  # columns read by one task
+
+
+@dataclass
+class PendingBand:
+    """A band being read: arrays filled in place by column-chunk tasks."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    futures: list[Future]
 
 
 class BandReader:
@@ -50,39 +60,48 @@ class BandReader:
 
     def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Read a window that may extend beyond the grid (outside: zeros, invalid)."""
-        grid = self.scene.grid
         data = np.zeros((len(self.scene.bands), height, width), dtype=self.scene.dtype)
         valid = np.zeros((height, width), dtype=bool)
+        self._read_into(data, valid, row, col)
+        return data, valid
+
+    def _read_into(self, data: np.ndarray, valid: np.ndarray, row: int, col: int) -> None:
+        """Fill preallocated (zeroed) `data` and `valid` with the window at (row, col)."""
+        grid = self.scene.grid
+        height, width = valid.shape
         r0, c0 = max(row, 0), max(col, 0)
         r1, c1 = min(row + height, grid.height), min(col + width, grid.width)
         if r1 <= r0 or c1 <= c0:
-            return data, valid
+            return
         window = Window(c0, r0, c1 - c0, r1 - r0)
+        rows, cols = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
         ds = self._dataset()
         try:
-            inside = ds.read(self.scene.bands, window=window)
+            ds.read(self.scene.bands, window=window, out=data[:, rows, cols])
             masks = ds.read_masks(self.scene.bands, window=window)
         except RasterioError as exc:
             raise InputError(f"failed to read {self.scene.path} at rows {r0}-{r1}, columns {c0}-{c1}: "
                              f"the file is damaged or truncated ({exc})") from None
-        data[:, r0 - row : r1 - row, c0 - col : c1 - col] = inside
-        valid[r0 - row : r1 - row, c0 - col : c1 - col] = masks.max(axis=0) > 0  # nodata only where all bands are
-        return data, valid
+        valid[rows, cols] = masks.max(axis=0) > 0  # nodata only where all bands are
 
-    def submit_band(self, row: int, height: int, col: int, width: int) -> list[tuple[int, Future]]:
-        """Start reading a band of rows in column chunks; collect it with `collect`."""
+    def submit_band(self, row: int, height: int, col: int, width: int) -> PendingBand:
+        """Start reading a band of rows, in column chunks, into one preallocated array."""
+        data = np.zeros((len(self.scene.bands), height, width), dtype=self.scene.dtype)
+        valid = np.zeros((height, width), dtype=bool)
         pools = self._pools
-        return [
-            (c, pools[i % len(pools)].submit(self.read, row, col + c, height, min(CHUNK_WIDTH, width - c)))
+        futures = [
+            pools[i % len(pools)].submit(self._read_into, data[:, :, c : c + CHUNK_WIDTH],
+                                         valid[:, c : c + CHUNK_WIDTH], row, col + c)
             for i, c in enumerate(range(0, width, CHUNK_WIDTH))
         ]
+        return PendingBand(data, valid, futures)
 
     @staticmethod
-    def collect(chunks: list[tuple[int, Future]]) -> tuple[np.ndarray, np.ndarray]:
-        parts = [f.result() for _, f in chunks]
-        if len(parts) == 1:
-            return parts[0]
-        return np.concatenate([p[0] for p in parts], axis=2), np.concatenate([p[1] for p in parts], axis=1)
+    def collect(band: PendingBand) -> tuple[np.ndarray, np.ndarray]:
+        """Wait for a band started by `submit_band`; returns (data, valid)."""
+        for future in band.futures:
+            future.result()
+        return band.data, band.valid
 
     def close(self) -> None:
         for pool in self._pools:
