@@ -6,7 +6,6 @@ import click
 
 from geoclassify.cli.options import verbosity_options
 
-from geoclassify.models.files import default_model_path, read_card
 
 
 @click.command()
@@ -15,5 +14,7 @@ from geoclassify.models.files import default_model_path, read_card
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info(model: str | None, as_json: bool) -> None:
     """Print the model card of MODEL (default: the bundled model)."""
+    from geoclassify.models.files import default_model_path, read_card
+
     card = read_card(model or default_model_path())
     click.echo(card.to_json() if as_json else card.describe())

@@ -6,7 +6,6 @@ import click
 
 from geoclassify.cli.options import verbosity_options
 
-from geoclassify.models.registry import count_parameters, create_model, list_models
 
 
 @click.command()
@@ -15,6 +14,8 @@ from geoclassify.models.registry import count_parameters, create_model, list_mod
 @click.option("--bands", default=3, show_default=True, help="Input bands used to count parameters.")
 def models(classes: int, bands: int) -> None:
     """List the architectures geoclassify can build, with parameter counts."""
+    from geoclassify.models.registry import count_parameters, create_model, list_models
+
     for entry in list_models():
         n = count_parameters(create_model(entry.name, bands, classes))
         click.echo(f"{entry.name:<16} {entry.task:<15} {n / 1e6:8.2f}M params  {entry.description}")

@@ -7,9 +7,6 @@ import logging
 import click
 
 from geoclassify.cli.options import is_quiet, parse_bands, verbosity_options
-from geoclassify.inference.pipeline import PredictConfig, predict_scene
-from geoclassify.inference.predictor import load_predictor
-from geoclassify.models.files import default_model_path
 
 log = logging.getLogger("geoclassify")
 
@@ -37,6 +34,10 @@ def predict(ctx: click.Context, scene: str, output: str, model: str | None, band
             batch_size: int, device: str, amp: bool, no_resample: bool, probabilities, probabilities_dtype: str,
             cog: bool, overwrite: bool, read_workers: int) -> None:
     """Classify SCENE window by window and write a georeferenced classification raster."""
+    from geoclassify.inference.pipeline import PredictConfig, predict_scene  # torch loads only when needed
+    from geoclassify.inference.predictor import load_predictor
+    from geoclassify.models.files import default_model_path
+
     if batch_size < 1:
         raise click.BadParameter("must be at least 1", param_hint="--batch-size")
     if stride is not None and stride < 1:

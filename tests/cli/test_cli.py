@@ -135,3 +135,10 @@ def test_subprocess_default_model_on_the_demo_scene(naip, tmp_path):
     assert set(np.unique(classes)) <= {0, 1, 255}
     fail = subprocess.run([str(BIN), "predict", str(naip), "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert fail.returncode == 1 and "exists" in fail.stderr and "Traceback" not in fail.stderr
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_gpu_is_a_clear_error(chip_model, rgb_byte, tmp_path):
+    result = run("predict", rgb_byte, "-o", tmp_path / "o.tif", "--model", chip_model, "--device", "cuda")
+    assert result.exit_code == 1 and "no CUDA GPU" in result.output
+    assert list(tmp_path.iterdir()) == []
