@@ -41,8 +41,9 @@ def _register() -> None:
     from geoclassify.cli.info import info
     from geoclassify.cli.models import models
     from geoclassify.cli.predict import predict
+    from geoclassify.cli.train import train
 
-    for command in (predict, info, models):
+    for command in (predict, train, info, models):
         cli.add_command(command)
 
 

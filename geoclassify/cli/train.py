@@ -1,0 +1,58 @@
+"""`geoclassify train --config run.yaml --out runs/NAME`: train a model into a run directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+
+from geoclassify.cli.options import is_quiet, verbosity_options
+
+log = logging.getLogger("geoclassify")
+
+# shortcut flag -> config key
+SHORTCUTS = {"arch": "model.arch", "pretrained": "model.pretrained", "epochs": "optim.epochs",
+             "batch_size": "optim.batch_size", "lr": "optim.lr", "device": "device", "data": "data.path",
+             "workers": "loader.workers", "cache_dir": "loader.cache_dir"}
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML training config.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory to create (e.g. runs/NAME).")
+@click.option("--resume", "resume_path", type=click.Path(file_okay=False), help="Continue an interrupted run.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. optim.lr=0.001.")
+@click.option("--arch", help="Architecture (see `geoclassify models`; any timm model as timm:NAME).")
+@click.option("--pretrained", help="Local weights file to start from (or 'true' for timm hub weights).")
+@click.option("--data", help="Data path (chip folders: one folder per class).")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--lr", type=float)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--workers", type=int, help="DataLoader worker processes.")
+@click.option("--cache-dir", help="Cache decoded samples here (reused by later epochs and runs).")
+@click.option("--amp", is_flag=True, default=None, help="Mixed precision (float16 on CUDA; slow bfloat16 on CPU).")
+@verbosity_options
+@click.pass_context
+def train(ctx: click.Context, config_path, out, resume_path, overrides, amp, **shortcuts) -> None:
+    """Train a model on labelled chips; writes metrics, TensorBoard logs and best/last model files."""
+    from geoclassify.training.config import load_config
+    from geoclassify.training.trainer import resume, train as run_training
+
+    progress = not is_quiet(ctx)
+    if resume_path:
+        if config_path or out or overrides or any(v is not None for v in shortcuts.values()):
+            raise click.UsageError("--resume continues a run with its saved config; give no other options")
+        result = resume(resume_path, progress)
+    else:
+        if not out:
+            raise click.UsageError("--out RUN_DIR is required (or --resume RUN_DIR)")
+        pairs = [f"{SHORTCUTS[k]}={v}" for k, v in shortcuts.items() if v is not None]
+        if amp:
+            pairs.append("optim.amp=true")
+        config = load_config(config_path, [*pairs, *overrides])
+        result = run_training(config, out, progress)
+    test = result["test"]
+    log.info("best epoch %d; test %s", result["best_epoch"],
+             ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float)))
+    click.echo(json.dumps(result))

@@ -1,0 +1,33 @@
+"""Architectures from timm: the named ones of the source projects, and any timm model as `timm:<name>`."""
+
+from __future__ import annotations
+
+import timm
+import torch.nn as nn
+
+from geoclassify.errors import ModelFileError
+from geoclassify.models.registry import register_model
+
+NAMED = {
+    "resnet50": "ResNet-50 (timm)",
+    "efficientnet_b3": "EfficientNet-B3 (timm)",
+    "mobilenetv2_100": "MobileNetV2 1.0 (timm)",
+    "densenet121": "DenseNet-121 (timm)",
+}
+
+
+def create_timm(name: str, in_channels: int, num_classes: int, pretrained: bool = False, **kwargs) -> nn.Module:
+    """A timm classifier; `pretrained=True` downloads timm's hub weights (needs internet)."""
+    try:
+        return timm.create_model(name, pretrained=pretrained, in_chans=in_channels, num_classes=num_classes, **kwargs)
+    except RuntimeError as exc:  # unknown model names
+        raise ModelFileError(f"timm cannot build {name!r}: {exc}") from None
+
+
+def _register(name: str, description: str) -> None:
+    register_model(name, task="classification", description=description, hub=True)(
+        lambda in_channels, num_classes, **kw: create_timm(name, in_channels, num_classes, **kw))
+
+
+for _name, _description in NAMED.items():
+    _register(_name, _description)

@@ -1,0 +1,1 @@
+"""Training: configs, streamed data sources, the trainer and run directories."""

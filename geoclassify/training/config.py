@@ -1,0 +1,130 @@
+"""Training configuration: frozen dataclasses loaded from YAML, overridden by `key=value` pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from geoclassify.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where samples come from and how they are split by place."""
+
+    source: str = "chips"  # chips: one folder per class
+    path: str = ""
+    classes: dict[str, str] = field(default_factory=dict)  # class name -> folder name (default: folder names)
+    colors: dict[str, list[int]] = field(default_factory=dict)
+    bands: list[int] = field(default_factory=list)  # 1-based bands of multi-band chips (default: all)
+    band_names: list[str] = field(default_factory=list)
+    gsd: float | None = None
+    tile_size: int = 64
+    split: str = "name"  # s2-blocks: 43x43-chip blocks of each Sentinel-2 tile; name: each file its own place
+    block: int = 43
+    test_groups: list[str] = field(default_factory=list)  # groups forced into the test set (e.g. an S2 tile)
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    max_per_class: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "compact_cnn"
+    pretrained: str | bool = False  # True: timm hub weights (internet); a path: a local weights file
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adamw"  # adamw | adam
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"  # cosine | plateau
+    grad_clip: float | None = 1.0
+    label_smoothing: float = 0.05
+    class_weights: str | None = None  # balanced
+    mixup: float = 0.0  # probability of MixUp per batch
+    cutmix: float = 0.0  # probability of CutMix per batch
+    early_stopping: int | None = 5  # epochs without validation improvement
+    amp: bool = False
+    channels_last: bool = True
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    workers: int = 2
+    prefetch_factor: int = 2
+    persistent_workers: bool = True
+    cache_dir: str | None = None  # on-disk cache of decoded samples
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _build(cls, values: dict[str, Any], where: str):
+    """Instantiate a (nested) config dataclass, refusing unknown keys with close matches."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping, got {values!r}")
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known keys: {', '.join(known)}"
+            raise ConfigError(f"unknown config key {where + key!r}{hint}")
+        sub = known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub):
+            kwargs[key] = _build(sub, value, f"{where}{key}.")
+        else:
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, values or {}, "")
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML config (or start from defaults) and apply `section.key=value` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like section.key=value, e.g. optim.lr=0.001")
+        node = values
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(raw)
+    return config_from_dict(values)

@@ -1,0 +1,94 @@
+"""Run directories: resolved config, provenance, per-epoch metrics, checkpoints and model files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from geoclassify.errors import OutputError
+from geoclassify.io.atomic import publish, temp_beside
+from geoclassify.training.config import TrainConfig, config_from_dict
+
+CONFIG, CHECKPOINT, METRICS_CSV, METRICS_JSON = "config.yaml", "checkpoint.pt", "metrics.csv", "metrics.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = temp_beside(path, ".tmp")
+    try:
+        tmp.write_bytes(data)
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict[str, Any]:
+    import timm
+
+    import geoclassify
+
+    return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
+            "timm": timm.__version__, "geoclassify": geoclassify.__version__, "cuda": torch.cuda.is_available(),
+            "argv": sys.argv}
+
+
+class RunDir:
+    """One training run's folder."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def create(self, config: TrainConfig) -> None:
+        if self.path.exists() and any(self.path.iterdir()):
+            raise OutputError(f"run directory {self.path} exists and is not empty; use --resume {self.path} "
+                              "to continue it, or another --out")
+        if not self.path.parent.is_dir():
+            raise OutputError(f"directory {self.path.parent} for the run does not exist; create it first")
+        self.path.mkdir(exist_ok=True)
+        write_atomic(self.path / CONFIG, config.to_yaml().encode())
+        info = {"git_commit": git_commit(), "environment": environment()}
+        write_atomic(self.path / "run.json", json.dumps(info, indent=2).encode())
+
+    def load_config(self) -> TrainConfig:
+        import yaml
+
+        file = self.path / CONFIG
+        if not file.is_file():
+            raise OutputError(f"{self.path} is not a geoclassify run directory (no {CONFIG})")
+        return config_from_dict(yaml.safe_load(file.read_text()))
+
+    def write_metrics(self, history: list[dict[str, Any]]) -> None:
+        write_atomic(self.path / METRICS_JSON, json.dumps(history, indent=2).encode())
+        buf = io.StringIO()
+        keys = list(dict.fromkeys(k for row in history for k in row))
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+        write_atomic(self.path / METRICS_CSV, buf.getvalue().encode())
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        write_atomic(self.path / CHECKPOINT, buf.getvalue())
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        file = self.path / CHECKPOINT
+        if not file.is_file():
+            raise OutputError(f"{self.path} has no {CHECKPOINT} to resume from")
+        return torch.load(file, map_location="cpu", weights_only=True)

@@ -1,0 +1,305 @@
+"""The trainer: AMP, channels_last, CutMix/MixUp, class weights, schedules, early stopping, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from geoclassify.errors import ConfigError, GeoclassifyError
+from geoclassify.inference.predictor import resolve_device
+from geoclassify.models.card import ModelCard
+from geoclassify.models.files import save_model
+from geoclassify.models.registry import count_parameters, create_model
+from geoclassify.training.augment import mix_batch
+from geoclassify.training.chips import ChipStream, band_stats, collate, read_image, scan_chip_folders, split_by_place
+from geoclassify.training.config import TrainConfig
+from geoclassify.training.metrics import classification_metrics
+from geoclassify.training.run import RunDir, write_atomic
+
+log = logging.getLogger("geoclassify")
+
+PALETTE = [(230, 180, 40), (200, 200, 200), (31, 119, 180), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (255, 127, 14)]
+
+
+class TrainingError(GeoclassifyError, RuntimeError):
+    """Training cannot go on (NaN loss, out of memory)."""
+
+
+@dataclass
+class PreparedData:
+    classes: list[str]
+    loaders: dict[str, DataLoader]
+    streams: dict[str, ChipStream]
+    bands: list[int]
+    dtype: str
+    mean: list[float]
+    std: list[float]
+    train_counts: np.ndarray
+
+
+def prepare_data(config: TrainConfig) -> PreparedData:
+    data, loader = config.data, config.loader
+    if data.source != "chips":
+        raise ConfigError(f"data.source {data.source!r} is not supported yet; use chips (one folder per class)")
+    classes, samples = scan_chip_folders(data)
+    splits = split_by_place(samples, data)
+    first = read_image(splits["train"][0].path, data.bands)
+    bands = list(data.bands) or list(range(1, first.shape[2] + 1))
+    mean, std = band_stats(splits["train"], data.bands)
+    log.info("chips: %s; classes: %s", ", ".join(f"{k} {len(v)}" for k, v in splits.items()), ", ".join(classes))
+    streams, loaders = {}, {}
+    for name, part in splits.items():
+        train = name == "train"
+        streams[name] = ChipStream(part, data.bands, mean, std, shuffle=train, augment=train and loader.augment,
+                                   seed=config.seed, cache_dir=loader.cache_dir)
+        workers = loader.workers
+        loaders[name] = DataLoader(streams[name], batch_size=config.optim.batch_size, num_workers=workers,
+                                   collate_fn=collate, persistent_workers=workers > 0 and loader.persistent_workers,
+                                   prefetch_factor=loader.prefetch_factor if workers > 0 else None)
+    counts = np.bincount([s.label for s in splits["train"]], minlength=len(classes))
+    return PreparedData(classes, loaders, streams, bands, first.dtype.name, mean, std, counts)
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    opt = config.optim
+    if opt.optimizer not in ("adamw", "adam"):
+        raise ConfigError(f"optim.optimizer must be adamw or adam, not {opt.optimizer!r}")
+    cls = torch.optim.AdamW if opt.optimizer == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    if config.optim.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.optim.epochs))
+    if config.optim.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+    raise ConfigError(f"optim.schedule must be cosine or plateau, not {config.optim.schedule!r}")
+
+
+class Trainer:
+    """Trains one model into a run directory; `fit` returns the test metrics of the best epoch."""
+
+    def __init__(self, config: TrainConfig, run: RunDir, progress: bool = True):
+        self.config, self.run, self.progress = config, run, progress
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        self.device = resolve_device(config.device)
+        self.data = prepare_data(config)
+        n = len(self.data.classes)
+        self.model = create_model(config.model.arch, len(self.data.bands), n, pretrained=config.model.pretrained,
+                                  **config.model.kwargs).to(self.device)
+        if config.optim.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(config, self.model)
+        self.scheduler = make_scheduler(config, self.optimizer)
+        amp_cuda = config.optim.amp and self.device.type == "cuda"
+        if config.optim.amp and not amp_cuda:
+            log.warning("--amp on the CPU means bfloat16 autocast, which is far slower on CPUs without bf16")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp_cuda)
+        weights = None
+        if config.optim.class_weights == "balanced":
+            counts = np.maximum(self.data.train_counts, 1)
+            weights = torch.tensor(counts.sum() / (n * counts), dtype=torch.float32, device=self.device)
+        self.class_weights = weights
+        self.mix_gen = torch.Generator().manual_seed(config.seed)
+        self.history: list[dict[str, Any]] = []
+        self.best = {"score": -math.inf, "epoch": 0}
+        self.bad_epochs = 0
+        self.start_epoch = 1
+
+    # ---- state -------------------------------------------------------------------------------
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "history": self.history, "best": self.best, "bad_epochs": self.bad_epochs,
+                "torch_rng": torch.get_rng_state(), "mix_rng": self.mix_gen.get_state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.history, self.best, self.bad_epochs = state["history"], state["best"], state["bad_epochs"]
+        torch.set_rng_state(state["torch_rng"])
+        self.mix_gen.set_state(state["mix_rng"])
+        self.start_epoch = state["epoch"] + 1
+
+    def card(self, extra: dict[str, Any]) -> ModelCard:
+        cfg, data = self.config, self.data
+        colors = [tuple(cfg.data.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(data.classes)]
+        kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "pretrained"}
+        return ModelCard(
+            architecture=cfg.model.arch, task="classification", class_names=tuple(data.classes),
+            class_colors=tuple(colors), bands=tuple(data.bands), band_names=tuple(cfg.data.band_names),
+            mean=tuple(data.mean), std=tuple(data.std), tile_size=cfg.data.tile_size, dtype=data.dtype,
+            gsd=cfg.data.gsd, arch_kwargs=kwargs,
+            provenance={"run": str(self.run.path), "data": cfg.data.path, "split": cfg.data.split,
+                        "parameters": count_parameters(self.model), **extra})
+
+    def save_model_file(self, name: str, extra: dict[str, Any]) -> None:
+        model = self.model.to(memory_format=torch.contiguous_format)
+        save_model(model, self.card(extra), self.run.path / name)
+        if self.config.optim.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    # ---- loops -------------------------------------------------------------------------------
+    def autocast(self):
+        if not self.config.optim.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == "cuda" else torch.bfloat16)
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.config.optim.channels_last else x
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        opt, n = self.config.optim, len(self.data.classes)
+        self.model.train()
+        self.data.streams["train"].set_epoch(epoch)
+        total_loss, seen, bad, start = 0.0, 0, 0, time.perf_counter()
+        bar = tqdm(total=len(self.data.streams["train"]), desc=f"epoch {epoch}/{opt.epochs}", unit="img",
+                   file=sys.stderr, disable=not self.progress, dynamic_ncols=True)
+        for step, (x, y, bad_items) in enumerate(self.data.loaders["train"]):
+            for reason in bad_items:
+                log.warning("skipped unreadable image %s", reason)
+            bad += len(bad_items)
+            bar.update(len(bad_items))
+            if x is None:
+                continue
+            x, y = self.to_device(x), y.to(self.device)
+            x, target = mix_batch(x, y, n, opt.mixup, opt.cutmix, self.mix_gen)
+            with self.autocast():
+                logits = self.model(x)
+            loss = F.cross_entropy(logits.float(), target, weight=self.class_weights, label_smoothing=opt.label_smoothing)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; training stopped. "
+                                    f"The last good checkpoint is {self.run.path / 'checkpoint.pt'} (epoch {epoch - 1}); "
+                                    "try a lower optim.lr")
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if opt.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), opt.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total_loss += loss.item() * len(y)
+            seen += len(y)
+            rate = seen / (time.perf_counter() - start)
+            bar.update(len(y))
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{rate:.0f}")
+        bar.close()
+        if seen == 0:
+            raise TrainingError("no training image could be read")
+        return {"train_loss": total_loss / seen, "train_images_per_s": seen / (time.perf_counter() - start),
+                "train_skipped": bad}
+
+    @torch.inference_mode()
+    def evaluate(self, split: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        self.model.eval()
+        labels, probs, loss_sum = [], [], 0.0
+        for x, y, _ in self.data.loaders[split]:
+            if x is None:
+                continue
+            with self.autocast():
+                logits = self.model(self.to_device(x)).float()
+            loss_sum += F.cross_entropy(logits, y.to(self.device), reduction="sum").item()
+            labels.append(y.numpy())
+            probs.append(F.softmax(logits, 1).cpu().numpy())
+        y_true, p = np.concatenate(labels), np.concatenate(probs)
+        return {"loss": loss_sum / len(y_true), **classification_metrics(y_true, p)}, y_true, p
+
+    def step_schedule(self, val_loss: float) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        else:
+            self.scheduler.step()
+
+    def fit(self) -> dict[str, Any]:
+        try:
+            return self._fit()
+        except torch.OutOfMemoryError:
+            raise TrainingError(f"out of memory on {self.device}; use a smaller batch, e.g. "
+                                f"--set optim.batch_size={max(1, self.config.optim.batch_size // 2)}") from None
+
+    def _fit(self) -> dict[str, Any]:
+        opt = self.config.optim
+        tb = self._tensorboard()
+        for epoch in range(self.start_epoch, opt.epochs + 1):
+            row = {"epoch": epoch, **self.train_epoch(epoch)}
+            val, _, _ = self.evaluate("val")
+            row.update({f"val_{k}": v for k, v in val.items()}, lr=self.optimizer.param_groups[0]["lr"])
+            self.step_schedule(val["loss"])
+            self.history.append(row)
+            score = val["accuracy"] + (val["roc_auc"] or 0.0) * 1e-3  # AUC breaks ties
+            improved = score > self.best["score"]
+            if improved:
+                self.best, self.bad_epochs = {"score": score, "epoch": epoch}, 0
+                self.save_model_file("best.safetensors", {"epoch": epoch, "val_accuracy": round(val["accuracy"], 4)})
+            else:
+                self.bad_epochs += 1
+            self.save_model_file("last.safetensors", {"epoch": epoch})
+            self.run.write_metrics(self.history)
+            self.run.save_checkpoint(self.state(epoch))
+            if tb is not None:
+                for key, value in row.items():
+                    if isinstance(value, (int, float)) and key != "epoch":
+                        tb.add_scalar(key, value, epoch)
+            log.info("epoch %d: loss %.4f, val accuracy %.4f, val AUC %s%s", epoch, row["train_loss"],
+                     val["accuracy"], f"{val['roc_auc']:.4f}" if val["roc_auc"] is not None else "n/a",
+                     " (best)" if improved else "")
+            if opt.early_stopping and self.bad_epochs >= opt.early_stopping:
+                log.info("early stopping: no improvement for %d epochs", self.bad_epochs)
+                break
+        if tb is not None:
+            tb.close()
+        return self.test_best()
+
+    def test_best(self) -> dict[str, Any]:
+        from geoclassify.models.files import load_model
+
+        best, _ = load_model(self.run.path / "best.safetensors")
+        self.model.load_state_dict(best.state_dict())
+        test, _, _ = self.evaluate("test")
+        result = {"best_epoch": self.best["epoch"], "test": test}
+        write_atomic(self.run.path / "test_metrics.json", json.dumps(result, indent=2).encode())
+        return result
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+            return None
+        return SummaryWriter(str(self.run.path / "tensorboard"))
+
+
+def train(config: TrainConfig, out: str, progress: bool = True) -> dict[str, Any]:
+    run = RunDir(out)
+    run.create(config)
+    return Trainer(config, run, progress).fit()
+
+
+def resume(run_path: str, progress: bool = True) -> dict[str, Any]:
+    run = RunDir(run_path)
+    config = run.load_config()
+    trainer = Trainer(config, run, progress)
+    trainer.restore(run.load_checkpoint())
+    return trainer.fit()
+
+
+__all__ = ["train", "resume", "Trainer", "TrainingError"]
