@@ -38,9 +38,14 @@ def group_of(path: Path, data: DataConfig) -> str:
             raise ConfigError(f"split s2-blocks needs Sentinel-2 chip names like *_T32UPE_*_0123.jpg, got {path.name}")
         index = int(match.group(2))
         return f"{match.group(1)}/{index // S2_GRID // data.block}/{index % S2_GRID // data.block}"
+    if data.split == "pattern":
+        match = re.search(data.group_pattern, path.name) if data.group_pattern else None
+        if match is None:
+            raise ConfigError(f"data.group_pattern {data.group_pattern!r} does not match {path.name}")
+        return match.group(1) if match.groups() else match.group(0)
     if data.split == "name":
         return path.stem
-    raise ConfigError(f"data.split must be s2-blocks or name, not {data.split!r}")
+    raise ConfigError(f"data.split must be s2-blocks, pattern or name, not {data.split!r}")
 
 
 def scan_chip_folders(data: DataConfig) -> tuple[list[str], list[Sample]]:
@@ -97,8 +102,16 @@ def read_image(path: str, bands: list[int]) -> np.ndarray:
     return arr[:, :, [b - 1 for b in bands]] if bands else arr
 
 
-def band_stats(samples: list[Sample], bands: list[int], limit: int = 512) -> tuple[list[float], list[float]]:
-    """Per-band mean and std over (up to `limit`) training samples, in raw units."""
+@dataclass(frozen=True)
+class BandStats:
+    mean: list[float]
+    std: list[float]
+    dtype: str
+    count: int
+
+
+def band_stats(samples: list[Sample], bands: list[int], limit: int = 512) -> BandStats:
+    """Per-band mean and std over (up to `limit`) readable training samples, in raw units, and their dtype."""
     picked = [samples[i] for i in np.linspace(0, len(samples) - 1, min(limit, len(samples))).astype(int)]
     arrays = []
     for s in picked:
@@ -109,8 +122,10 @@ def band_stats(samples: list[Sample], bands: list[int], limit: int = 512) -> tup
             continue
     if not arrays:
         raise InputError("none of the sampled training images could be read")
-    stacked = np.concatenate(arrays).astype(np.float64)
-    return stacked.mean(0).tolist(), np.maximum(stacked.std(0), 1e-6).tolist()
+    stacked = np.concatenate(arrays)
+    dtype, count = stacked.dtype.name, stacked.shape[1]
+    stacked = stacked.astype(np.float64)
+    return BandStats(stacked.mean(0).tolist(), np.maximum(stacked.std(0), 1e-6).tolist(), dtype, count)
 
 
 class ChipStream(IterableDataset):

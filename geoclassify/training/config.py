@@ -25,8 +25,9 @@ class DataConfig:
     band_names: list[str] = field(default_factory=list)
     gsd: float | None = None
     tile_size: int = 64
-    split: str = "name"  # s2-blocks: 43x43-chip blocks of each Sentinel-2 tile; name: each file its own place
+    split: str = "name"  # s2-blocks: 43x43-chip blocks of each Sentinel-2 tile; pattern: group_pattern; name: each file
     block: int = 43
+    group_pattern: str = ""  # split: pattern; the regex's first group names a file's place, e.g. lc8_\d+_(\d+_\d+)_
     test_groups: list[str] = field(default_factory=list)  # groups forced into the test set (e.g. an S2 tile)
     val_fraction: float = 0.15
     test_fraction: float = 0.2
@@ -91,7 +92,7 @@ def _build(cls, values: dict[str, Any], where: str):
     kwargs = {}
     for key, value in values.items():
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.4)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; known keys: {', '.join(known)}"
             raise ConfigError(f"unknown config key {where + key!r}{hint}")
         sub = known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None

@@ -25,7 +25,7 @@ from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
 from geoclassify.models.registry import count_parameters, create_model
 from geoclassify.training.augment import mix_batch
-from geoclassify.training.chips import ChipStream, band_stats, collate, read_image, scan_chip_folders, split_by_place
+from geoclassify.training.chips import ChipStream, band_stats, collate, scan_chip_folders, split_by_place
 from geoclassify.training.config import TrainConfig
 from geoclassify.training.metrics import classification_metrics
 from geoclassify.training.run import RunDir, write_atomic
@@ -58,21 +58,20 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         raise ConfigError(f"data.source {data.source!r} is not supported yet; use chips (one folder per class)")
     classes, samples = scan_chip_folders(data)
     splits = split_by_place(samples, data)
-    first = read_image(splits["train"][0].path, data.bands)
-    bands = list(data.bands) or list(range(1, first.shape[2] + 1))
-    mean, std = band_stats(splits["train"], data.bands)
+    stats = band_stats(splits["train"], data.bands)
+    bands = list(data.bands) or list(range(1, stats.count + 1))
     log.info("chips: %s; classes: %s", ", ".join(f"{k} {len(v)}" for k, v in splits.items()), ", ".join(classes))
     streams, loaders = {}, {}
     for name, part in splits.items():
         train = name == "train"
-        streams[name] = ChipStream(part, data.bands, mean, std, shuffle=train, augment=train and loader.augment,
+        streams[name] = ChipStream(part, data.bands, stats.mean, stats.std, shuffle=train, augment=train and loader.augment,
                                    seed=config.seed, cache_dir=loader.cache_dir)
         workers = loader.workers
         loaders[name] = DataLoader(streams[name], batch_size=config.optim.batch_size, num_workers=workers,
                                    collate_fn=collate, persistent_workers=workers > 0 and loader.persistent_workers,
                                    prefetch_factor=loader.prefetch_factor if workers > 0 else None)
     counts = np.bincount([s.label for s in splits["train"]], minlength=len(classes))
-    return PreparedData(classes, loaders, streams, bands, first.dtype.name, mean, std, counts)
+    return PreparedData(classes, loaders, streams, bands, stats.dtype, stats.mean, stats.std, counts)
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -187,9 +186,10 @@ class Trainer:
                 logits = self.model(x)
             loss = F.cross_entropy(logits.float(), target, weight=self.class_weights, label_smoothing=opt.label_smoothing)
             if not torch.isfinite(loss):
-                raise TrainingError(f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; training stopped. "
-                                    f"The last good checkpoint is {self.run.path / 'checkpoint.pt'} (epoch {epoch - 1}); "
-                                    "try a lower optim.lr")
+                kept = (f"the last good checkpoint is {self.run.path / 'checkpoint.pt'} (epoch {epoch - 1})"
+                        if epoch > 1 else "no checkpoint had been written yet")
+                raise TrainingError(f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; training "
+                                    f"stopped; {kept}; try a lower optim.lr")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if opt.grad_clip:
