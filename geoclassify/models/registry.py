@@ -41,6 +41,7 @@ def _ensure_builtin() -> None:
     # importing these modules registers the built-in architectures
     import geoclassify.models.cnn_vit  # noqa: F401
     import geoclassify.models.compact  # noqa: F401
+    import geoclassify.models.segmentation  # noqa: F401
     import geoclassify.models.timm_models  # noqa: F401
 
 
@@ -51,7 +52,8 @@ def list_models() -> list[RegisteredModel]:
 
 def create_model(name: str, in_channels: int, num_classes: int, pretrained: bool | str = False,
                  **kwargs: Any) -> nn.Module:
-    """Build an architecture by registry name, or any timm classifier as `timm:<name>`.
+    """Build an architecture by registry name, any timm classifier as `timm:<name>`, or a U-Net over any
+    timm encoder as `unet:<name>`.
 
     `pretrained`: True downloads published weights (timm models, needs internet); a path loads a
     local weights file, skipping tensors whose shapes differ (the head, a first conv for other bands).
@@ -62,6 +64,10 @@ def create_model(name: str, in_channels: int, num_classes: int, pretrained: bool
         from geoclassify.models.timm_models import create_timm
 
         model = create_timm(name[5:], in_channels, num_classes, pretrained=hub, **kwargs)
+    elif name.startswith("unet:"):
+        from geoclassify.models.segmentation import create_unet
+
+        model = create_unet(name[5:], in_channels, num_classes, pretrained=hub, **kwargs)
     elif name in _REGISTRY:
         entry = _REGISTRY[name]
         if hub and not entry.hub:
@@ -69,7 +75,8 @@ def create_model(name: str, in_channels: int, num_classes: int, pretrained: bool
         model = entry.factory(in_channels=in_channels, num_classes=num_classes, **({"pretrained": True} if hub else {}),
                               **kwargs)
     else:
-        raise ModelFileError(f"unknown architecture {name!r}; known: {', '.join(sorted(_REGISTRY))}, or timm:<name>")
+        raise ModelFileError(f"unknown architecture {name!r}; known: {', '.join(sorted(_REGISTRY))}, "
+                             "timm:<name> or unet:<timm encoder>")
     if isinstance(pretrained, str) and pretrained:
         from geoclassify.models.weights import load_pretrained
 

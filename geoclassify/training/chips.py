@@ -189,4 +189,6 @@ def collate(items: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list
     good = [item for item in items if not isinstance(item[0], str)]
     if not good:
         return None, None, bad
-    return torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good]), bad
+    targets = [g[1] for g in good]
+    y = torch.stack(targets) if isinstance(targets[0], torch.Tensor) else torch.tensor(targets)
+    return torch.stack([g[0] for g in good]), y, bad

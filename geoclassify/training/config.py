@@ -17,8 +17,14 @@ from geoclassify.errors import ConfigError
 class DataConfig:
     """Where samples come from and how they are split by place."""
 
-    source: str = "chips"  # chips: one folder per class
+    source: str = "chips"  # chips: one folder per class; scene: scenes with label rasters
     path: str = ""
+    scenes: list[dict[str, str]] = field(default_factory=list)  # scene: [{image: a.tif, labels: a_labels.tif}]
+    class_mapping: str = ""  # scene: YAML mapping label codes to classes (see examples/cdl_agricultural.yaml)
+    block_size: int = 512  # scene: square blocks (pixels) that go whole to train, validation or test
+    windows_per_epoch: int = 1000  # scene: random training windows per epoch
+    min_labelled: float = 0.5  # scene: skip windows with less than this fraction of labelled pixels
+    receptive_margin: int | None = None  # scene: unreliable pixels at tile edges for predict (default tile/8)
     classes: dict[str, str] = field(default_factory=dict)  # class name -> folder name (default: folder names)
     colors: dict[str, list[int]] = field(default_factory=dict)
     bands: list[int] = field(default_factory=list)  # 1-based bands of multi-band chips (default: all)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import rasterio
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,7 +28,9 @@ from geoclassify.models.registry import count_parameters, create_model
 from geoclassify.training.augment import mix_batch
 from geoclassify.training.chips import ChipStream, band_stats, collate, scan_chip_folders, split_by_place
 from geoclassify.training.config import TrainConfig
-from geoclassify.training.metrics import classification_metrics
+from geoclassify.training.class_mapping import IGNORE, load_class_mapping
+from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
+from geoclassify.training.scenes import SceneReader, SceneWindowStream, scene_pairs, split_blocks, window_stats
 from geoclassify.training.run import RunDir, write_atomic
 
 log = logging.getLogger("geoclassify")
@@ -42,36 +45,69 @@ class TrainingError(GeoclassifyError, RuntimeError):
 
 @dataclass
 class PreparedData:
+    task: str
     classes: list[str]
-    loaders: dict[str, DataLoader]
-    streams: dict[str, ChipStream]
+    streams: dict[str, Any]
     bands: list[int]
     dtype: str
     mean: list[float]
     std: list[float]
     train_counts: np.ndarray
+    colors: dict[str, list[int]]
+    loaders: dict[str, DataLoader] | None = None
+
+
+def make_loaders(config: TrainConfig, streams: dict[str, Any]) -> dict[str, DataLoader]:
+    workers = config.loader.workers
+    return {name: DataLoader(stream, batch_size=config.optim.batch_size, num_workers=workers, collate_fn=collate,
+                             persistent_workers=workers > 0 and config.loader.persistent_workers,
+                             prefetch_factor=config.loader.prefetch_factor if workers > 0 else None)
+            for name, stream in streams.items()}
 
 
 def prepare_data(config: TrainConfig) -> PreparedData:
+    """The data source's streams and loaders, and what the model card needs to know about the data."""
+    sources = {"chips": prepare_chips, "scene": prepare_scenes}
+    if config.data.source not in sources:
+        raise ConfigError(f"data.source must be one of {', '.join(sources)}, not {config.data.source!r}")
+    prepared = sources[config.data.source](config)
+    prepared.loaders = make_loaders(config, prepared.streams)
+    return prepared
+
+
+def prepare_scenes(config: TrainConfig) -> PreparedData:
+    data = config.data
+    pairs = scene_pairs(data)
+    mapping = load_class_mapping(data.class_mapping)
+    blocks = split_blocks(pairs, data)
+    reader = SceneReader(pairs, list(data.bands), mapping)
+    mean, std, dtype, counts = window_stats(reader, blocks["train"], data.tile_size)
+    with rasterio.open(pairs[0].image) as ds:
+        bands = list(data.bands) or list(range(1, ds.count + 1))
+    log.info("scene blocks: %s; classes: %s", ", ".join(f"{k} {len(v)}" for k, v in blocks.items()),
+             ", ".join(mapping.class_names))
+    streams = {name: SceneWindowStream(reader, part, data.tile_size, mean, std,
+                                       count=data.windows_per_epoch if name == "train" else None,
+                                       augment=name == "train" and config.loader.augment,
+                                       min_labelled=data.min_labelled, seed=config.seed)
+               for name, part in blocks.items()}
+    colors = {**mapping.colors, **data.colors}
+    return PreparedData("segmentation", list(mapping.class_names), streams, bands, dtype, mean, std, counts, colors)
+
+
+def prepare_chips(config: TrainConfig) -> PreparedData:
     data, loader = config.data, config.loader
-    if data.source != "chips":
-        raise ConfigError(f"data.source {data.source!r} is not supported yet; use chips (one folder per class)")
     classes, samples = scan_chip_folders(data)
     splits = split_by_place(samples, data)
     stats = band_stats(splits["train"], data.bands)
     bands = list(data.bands) or list(range(1, stats.count + 1))
     log.info("chips: %s; classes: %s", ", ".join(f"{k} {len(v)}" for k, v in splits.items()), ", ".join(classes))
-    streams, loaders = {}, {}
-    for name, part in splits.items():
-        train = name == "train"
-        streams[name] = ChipStream(part, data.bands, stats.mean, stats.std, shuffle=train, augment=train and loader.augment,
-                                   seed=config.seed, cache_dir=loader.cache_dir)
-        workers = loader.workers
-        loaders[name] = DataLoader(streams[name], batch_size=config.optim.batch_size, num_workers=workers,
-                                   collate_fn=collate, persistent_workers=workers > 0 and loader.persistent_workers,
-                                   prefetch_factor=loader.prefetch_factor if workers > 0 else None)
+    streams = {name: ChipStream(part, data.bands, stats.mean, stats.std, shuffle=name == "train",
+                                augment=name == "train" and loader.augment, seed=config.seed, cache_dir=loader.cache_dir)
+               for name, part in splits.items()}
     counts = np.bincount([s.label for s in splits["train"]], minlength=len(classes))
-    return PreparedData(classes, loaders, streams, bands, stats.dtype, stats.mean, stats.std, counts)
+    return PreparedData("classification", classes, streams, bands, stats.dtype, stats.mean, stats.std, counts,
+                        dict(data.colors))
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -111,6 +147,8 @@ class Trainer:
             log.warning("--amp on the CPU means bfloat16 autocast, which is far slower on CPUs without bf16")
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp_cuda)
         weights = None
+        if config.optim.class_weights not in (None, "balanced"):
+            raise ConfigError(f"optim.class_weights must be balanced or null, not {config.optim.class_weights!r}")
         if config.optim.class_weights == "balanced":
             counts = np.maximum(self.data.train_counts, 1)
             weights = torch.tensor(counts.sum() / (n * counts), dtype=torch.float32, device=self.device)
@@ -140,10 +178,12 @@ class Trainer:
 
     def card(self, extra: dict[str, Any]) -> ModelCard:
         cfg, data = self.config, self.data
-        colors = [tuple(cfg.data.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(data.classes)]
+        colors = [tuple(data.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(data.classes)]
         kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "pretrained"}
+        margin = cfg.data.receptive_margin if cfg.data.receptive_margin is not None else cfg.data.tile_size // 8
         return ModelCard(
-            architecture=cfg.model.arch, task="classification", class_names=tuple(data.classes),
+            architecture=cfg.model.arch, task=data.task, class_names=tuple(data.classes),
+            receptive_margin=margin if data.task == "segmentation" else 0,
             class_colors=tuple(colors), bands=tuple(data.bands), band_names=tuple(cfg.data.band_names),
             mean=tuple(data.mean), std=tuple(data.std), tile_size=cfg.data.tile_size, dtype=data.dtype,
             gsd=cfg.data.gsd, arch_kwargs=kwargs,
@@ -166,6 +206,12 @@ class Trainer:
         x = x.to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.config.optim.channels_last else x
 
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Weighted, label-smoothed cross entropy: soft targets per chip, or class maps with IGNORE pixels."""
+        extra = {"ignore_index": IGNORE} if self.data.task == "segmentation" else {}
+        return F.cross_entropy(logits, target, weight=self.class_weights,
+                               label_smoothing=self.config.optim.label_smoothing, **extra)
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
         opt, n = self.config.optim, len(self.data.classes)
         self.model.train()
@@ -180,11 +226,12 @@ class Trainer:
             bar.update(len(bad_items))
             if x is None:
                 continue
-            x, y = self.to_device(x), y.to(self.device)
-            x, target = mix_batch(x, y, n, opt.mixup, opt.cutmix, self.mix_gen)
+            x, target = self.to_device(x), y.to(self.device)
+            if self.data.task == "classification":
+                x, target = mix_batch(x, target, n, opt.mixup, opt.cutmix, self.mix_gen)
             with self.autocast():
                 logits = self.model(x)
-            loss = F.cross_entropy(logits.float(), target, weight=self.class_weights, label_smoothing=opt.label_smoothing)
+            loss = self.loss(logits.float(), target)
             if not torch.isfinite(loss):
                 kept = (f"the last good checkpoint is {self.run.path / 'checkpoint.pt'} (epoch {epoch - 1})"
                         if epoch > 1 else "no checkpoint had been written yet")
@@ -197,10 +244,10 @@ class Trainer:
                 nn.utils.clip_grad_norm_(self.model.parameters(), opt.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            total_loss += loss.item() * len(y)
-            seen += len(y)
+            total_loss += loss.item() * len(x)
+            seen += len(x)
             rate = seen / (time.perf_counter() - start)
-            bar.update(len(y))
+            bar.update(len(x))
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{rate:.0f}")
         bar.close()
         if seen == 0:
@@ -209,19 +256,40 @@ class Trainer:
                 "train_skipped": bad}
 
     @torch.inference_mode()
-    def evaluate(self, split: str) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    def evaluate(self, split: str) -> dict[str, Any]:
+        """Loss and metrics of a split (classification metrics, or pixel metrics and IoU)."""
         self.model.eval()
-        labels, probs, loss_sum = [], [], 0.0
+        n = len(self.data.classes)
+        labels, probs, loss_sum, count = [], [], 0.0, 0
+        cm = np.zeros((n, n), dtype=np.int64)
         for x, y, _ in self.data.loaders[split]:
             if x is None:
                 continue
             with self.autocast():
                 logits = self.model(self.to_device(x)).float()
-            loss_sum += F.cross_entropy(logits, y.to(self.device), reduction="sum").item()
-            labels.append(y.numpy())
-            probs.append(F.softmax(logits, 1).cpu().numpy())
-        y_true, p = np.concatenate(labels), np.concatenate(probs)
-        return {"loss": loss_sum / len(y_true), **classification_metrics(y_true, p)}, y_true, p
+            y = y.to(self.device)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum", ignore_index=IGNORE).item()
+            if self.data.task == "segmentation":
+                valid = y != IGNORE
+                count += int(valid.sum())
+                cm += confusion(y[valid].cpu().numpy(), logits.argmax(1)[valid].cpu().numpy(), n)
+            else:
+                count += len(y)
+                labels.append(y.cpu().numpy())
+                probs.append(F.softmax(logits, 1).cpu().numpy())
+        if count == 0:
+            raise TrainingError(f"the {split} split produced no usable samples")
+        if self.data.task == "segmentation":
+            metrics = segmentation_metrics(cm, self.data.classes)
+        else:
+            metrics = classification_metrics(np.concatenate(labels), np.concatenate(probs))
+        return {"loss": loss_sum / count, **metrics}
+
+    def score(self, val: dict[str, Any]) -> float:
+        """Model selection: mean IoU for segmentation; accuracy (AUC breaks ties) for classification."""
+        if self.data.task == "segmentation":
+            return val["miou"] or 0.0
+        return val["accuracy"] + (val["roc_auc"] or 0.0) * 1e-3
 
     def step_schedule(self, val_loss: float) -> None:
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -241,11 +309,11 @@ class Trainer:
         tb = self._tensorboard()
         for epoch in range(self.start_epoch, opt.epochs + 1):
             row = {"epoch": epoch, **self.train_epoch(epoch)}
-            val, _, _ = self.evaluate("val")
+            val = self.evaluate("val")
             row.update({f"val_{k}": v for k, v in val.items()}, lr=self.optimizer.param_groups[0]["lr"])
             self.step_schedule(val["loss"])
             self.history.append(row)
-            score = val["accuracy"] + (val["roc_auc"] or 0.0) * 1e-3  # AUC breaks ties
+            score = self.score(val)
             improved = score > self.best["score"]
             if improved:
                 self.best, self.bad_epochs = {"score": score, "epoch": epoch}, 0
@@ -257,11 +325,10 @@ class Trainer:
             self.run.save_checkpoint(self.state(epoch))
             if tb is not None:
                 for key, value in row.items():
-                    if isinstance(value, (int, float)) and key != "epoch":
+                    if isinstance(value, (int, float)) and key != "epoch" and value is not None:
                         tb.add_scalar(key, value, epoch)
-            log.info("epoch %d: loss %.4f, val accuracy %.4f, val AUC %s%s", epoch, row["train_loss"],
-                     val["accuracy"], f"{val['roc_auc']:.4f}" if val["roc_auc"] is not None else "n/a",
-                     " (best)" if improved else "")
+            log.info("epoch %d: loss %.4f, val accuracy %.4f, val score %.4f%s", epoch, row["train_loss"],
+                     val["accuracy"], score, " (best)" if improved else "")
             if opt.early_stopping and self.bad_epochs >= opt.early_stopping:
                 log.info("early stopping: no improvement for %d epochs", self.bad_epochs)
                 break
@@ -274,7 +341,7 @@ class Trainer:
 
         best, _ = load_model(self.run.path / "best.safetensors")
         self.model.load_state_dict(best.state_dict())
-        test, _, _ = self.evaluate("test")
+        test = self.evaluate("test")
         result = {"best_epoch": self.best["epoch"], "test": test}
         write_atomic(self.run.path / "test_metrics.json", json.dumps(result, indent=2).encode())
         return result

@@ -1,0 +1,111 @@
+"""Scenes with label rasters: the shipped Ag-Net tiles with their CDL labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from geoclassify.errors import InputError
+from geoclassify.inference.pipeline import PredictConfig, predict_scene
+from geoclassify.inference.predictor import load_predictor
+from geoclassify.training.class_mapping import IGNORE, load_class_mapping
+from geoclassify.training.config import config_from_dict
+from geoclassify.training.scenes import SceneReader, scene_pairs
+from geoclassify.training.trainer import train
+
+from .conftest import AGNET, ROOT, TILES, read_tile, write_tif
+
+MAPPING = str(ROOT / "examples" / "cdl_agricultural.yaml")
+UTM = CRS.from_epsg(32615)
+
+
+@pytest.fixture(scope="module")
+def agnet_pairs(tmp_path_factory) -> list[dict]:
+    folder = tmp_path_factory.mktemp("agnet_scenes")
+    pairs = []
+    for tile in TILES:
+        image = folder / f"lc8_{tile}.tif"
+        write_tif(image, read_tile(tile))
+        pairs.append({"image": str(image), "labels": str(AGNET / "target" / f"cdl_2015245_{tile}.tif")})
+    return pairs
+
+
+def scene_config(pairs, arch="tiny_fcn", tile=32, **model_kwargs) -> dict:
+    return {
+        "data": {"source": "scene", "scenes": pairs, "class_mapping": MAPPING, "tile_size": tile, "block_size": 64,
+                 "windows_per_epoch": 48, "val_fraction": 0.25, "test_fraction": 0.25, "min_labelled": 0.5},
+        "model": {"arch": arch, "kwargs": model_kwargs},
+        "optim": {"epochs": 1, "batch_size": 8, "early_stopping": None},
+        "loader": {"workers": 0},
+        "device": "cpu",
+    }
+
+
+@pytest.mark.parametrize("arch,tile,kwargs", [("tiny_fcn", 32, {}), ("unet:resnet18", 32, {}),
+                                              ("unet_swin_t", 64, {"img_size": 64, "window_size": 2})])
+def test_segmentation_trains_and_predicts(arch, tile, kwargs, agnet_pairs, agnet_scene, tmp_path):
+    result = train(config_from_dict(scene_config(agnet_pairs, arch, tile, **kwargs)), str(tmp_path / "run"),
+                   progress=False)
+    test = result["test"]
+    assert 0 <= test["accuracy"] <= 1 and "iou_agricultural" in test and "miou" in test
+    predictor = load_predictor(str(tmp_path / "run" / "best.safetensors"), "cpu")
+    assert predictor.card.task == "segmentation" and predictor.card.tile_size == tile
+    out = tmp_path / "seg.tif"
+    predict_scene(str(agnet_scene), str(out), predictor, PredictConfig(progress=False))
+    with rasterio.open(out) as ds:
+        assert ds.shape == (128, 128) and set(np.unique(ds.read(1))) <= {0, 1}
+        assert json.loads(ds.tags(1)["CLASS_NAMES"]) == ["non_agricultural", "agricultural"]
+
+
+def test_segmentation_learns_crop_vs_non_crop(agnet_pairs, tmp_path):
+    values = scene_config(agnet_pairs)
+    values["optim"].update(epochs=6, lr=0.01)
+    values["data"]["windows_per_epoch"] = 96
+    train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
+    assert max(row["val_accuracy"] for row in history) > 0.6
+
+
+def georeferenced(path, data, res, crs=UTM, origin=(500_000.0, 4_600_000.0)):
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype, crs=crs, transform=Affine(res, 0, origin[0], 0, -res, origin[1])) as dst:
+        dst.write(data)
+    return str(path)
+
+
+def test_label_raster_on_another_grid_is_warped_onto_the_scene(tmp_path):
+    codes = rasterio.open(AGNET / "target" / "cdl_2015245_10_12.tif").read(1)
+    image = georeferenced(tmp_path / "image.tif", read_tile("10_12"), 30.0)
+    coarse = codes[::2, ::2][None]  # 60 m labels over the same extent
+    labels = georeferenced(tmp_path / "labels.tif", coarse, 60.0)
+    data = config_from_dict({"data": {"source": "scene", "class_mapping": MAPPING,
+                                      "scenes": [{"image": image, "labels": labels}]}}).data
+    mapping = load_class_mapping(MAPPING)
+    reader = SceneReader(scene_pairs(data), [], mapping)
+    _, classes = reader.read(0, 0, 0, 128)
+    expected = mapping.apply(np.repeat(np.repeat(coarse[0], 2, 0), 2, 1))
+    assert np.array_equal(classes, expected)
+
+
+def test_label_raster_elsewhere_is_refused(tmp_path):
+    image = georeferenced(tmp_path / "image.tif", read_tile("10_12"), 30.0)
+    labels = georeferenced(tmp_path / "labels.tif", np.ones((1, 64, 64), np.uint8), 30.0, origin=(700_000.0, 4_000_000.0))
+    with pytest.raises(InputError, match="does not overlap"):
+        scene_pairs(config_from_dict({"data": {"source": "scene", "class_mapping": MAPPING,
+                                               "scenes": [{"image": image, "labels": labels}]}}).data)
+
+
+def test_label_codes_missing_from_the_mapping_are_named(tmp_path, agnet_pairs):
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("classes:\n  corn: [1]\n  soy: [5]\nnodata: [0]\n")
+    values = scene_config(agnet_pairs)
+    values["data"]["class_mapping"] = str(partial)
+    with pytest.raises(InputError, match=r"label values \[.*\] are missing from the class mapping"):
+        train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+    assert IGNORE == 255
