@@ -16,6 +16,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.training.augment import build_augment
 from geoclassify.training.config import DataConfig
+from geoclassify.training.splits import split_groups
 
 log = logging.getLogger("geoclassify")
 
@@ -66,25 +67,9 @@ def scan_chip_folders(data: DataConfig) -> tuple[list[str], list[Sample]]:
     return list(mapping), samples
 
 
-def unit_hash(text: str) -> float:
-    return int(hashlib.sha1(text.encode()).hexdigest()[:12], 16) / 16**12
-
-
 def split_by_place(samples: list[Sample], data: DataConfig) -> dict[str, list[Sample]]:
     """Deterministic train/val/test split by group (a place), never by individual chip."""
-    out: dict[str, list[Sample]] = {"train": [], "val": [], "test": []}
-    for s in samples:
-        u = unit_hash(s.group)
-        if any(s.group.startswith(g) for g in data.test_groups) or (not data.test_groups and u < data.test_fraction):
-            out["test"].append(s)
-        elif unit_hash("val/" + s.group) < data.val_fraction:
-            out["val"].append(s)
-        else:
-            out["train"].append(s)
-    for name, part in out.items():
-        if not part:
-            raise ConfigError(f"the {name} split is empty: more places (groups) or other fractions are needed")
-    return out
+    return split_groups(samples, [s.group for s in samples], data, "more places (groups) or other fractions are needed")
 
 
 def read_image(path: str, bands: list[int]) -> np.ndarray:

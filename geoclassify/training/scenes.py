@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from geoclassify.io.scene import open_dataset
 from geoclassify.training.augment import build_augment
 from geoclassify.training.class_mapping import IGNORE, ClassMapping
 from geoclassify.training.config import DataConfig
+from geoclassify.training.splits import split_groups
 
 log = logging.getLogger("geoclassify")
 
@@ -80,34 +80,20 @@ def scene_pairs(data: DataConfig) -> list[ScenePair]:
     return pairs
 
 
-def unit_hash(text: str) -> float:
-    return int(hashlib.sha1(text.encode()).hexdigest()[:12], 16) / 16**12
-
-
 def split_blocks(pairs: list[ScenePair], data: DataConfig) -> dict[str, list[Block]]:
     """Cut each scene into blocks and send each block whole to train, validation or test."""
-    out: dict[str, list[Block]] = {"train": [], "val": [], "test": []}
     size = data.block_size
     if size < data.tile_size:
         raise ConfigError(f"data.block_size {size} must be at least data.tile_size {data.tile_size}")
+    blocks = []
     for i, pair in enumerate(pairs):
         with rasterio.open(pair.image) as ds:
             grid = Grid.from_dataset(ds)
         for row in range(0, grid.height - data.tile_size + 1, size):
             for col in range(0, grid.width - data.tile_size + 1, size):
                 group = f"{Path(pair.image).stem}/{row // size}/{col // size}"
-                block = Block(i, row, col, min(size, grid.height - row), min(size, grid.width - col), group)
-                if any(group.startswith(g) for g in data.test_groups) or (
-                        not data.test_groups and unit_hash(group) < data.test_fraction):
-                    out["test"].append(block)
-                elif unit_hash("val/" + group) < data.val_fraction:
-                    out["val"].append(block)
-                else:
-                    out["train"].append(block)
-    for name, part in out.items():
-        if not part:
-            raise ConfigError(f"the {name} split has no block: use a smaller data.block_size or other fractions")
-    return out
+                blocks.append(Block(i, row, col, min(size, grid.height - row), min(size, grid.width - col), group))
+    return split_groups(blocks, [b.group for b in blocks], data, "use a smaller data.block_size or other fractions")
 
 
 class SceneReader:
