@@ -116,7 +116,7 @@ def band_stats(samples: list[Sample], bands: list[int], limit: int = 512) -> Ban
 class ChipStream(IterableDataset):
     """Streams (image, label) samples, decoded on the fly in each worker, in a per-epoch order.
 
-    Unreadable images are not fatal: they come out as ("bad", path) and the collate function
+    Unreadable images are not fatal: they come out as ("bad", reason) and the collate function
     counts them. The epoch lives in shared memory so persistent workers see `set_epoch`.
     """
 
@@ -168,9 +168,9 @@ class ChipStream(IterableDataset):
             yield torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), sample.label
 
 
-def collate(items: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list[str]]:
-    """Stack good samples; return the reasons of bad ones."""
-    bad = [item[1] for item in items if isinstance(item[0], str)]
+def collate(items: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list[tuple[str, str]]]:
+    """Stack good samples; return (kind, reason) of the others: "bad" (unreadable) or "skip" (unusable)."""
+    bad = [item for item in items if isinstance(item[0], str)]
     good = [item for item in items if not isinstance(item[0], str)]
     if not good:
         return None, None, bad

@@ -168,7 +168,7 @@ class SceneWindowStream(IterableDataset):
         for scene, row, col in windows[worker::workers]:
             pixels, classes = self.reader.read(scene, row, col, self.size)
             if (classes != IGNORE).mean() < self.min_labelled:
-                yield ("bad", f"window {row},{col} of {self.reader.pairs[scene].image}: too few labelled pixels")
+                yield ("skip", f"window {row},{col} of {self.reader.pairs[scene].image}: too few labelled pixels")
                 continue
             if augment is not None:
                 out = augment(image=pixels, mask=classes)

@@ -187,7 +187,8 @@ class Trainer:
             class_colors=tuple(colors), bands=tuple(data.bands), band_names=tuple(cfg.data.band_names),
             mean=tuple(data.mean), std=tuple(data.std), tile_size=cfg.data.tile_size, dtype=data.dtype,
             gsd=cfg.data.gsd, arch_kwargs=kwargs,
-            provenance={"run": str(self.run.path), "data": cfg.data.path, "split": cfg.data.split,
+            provenance={"run": str(self.run.path), "data": cfg.data.path or [s["image"] for s in cfg.data.scenes],
+                        "split": cfg.data.split if cfg.data.source == "chips" else f"blocks of {cfg.data.block_size} px",
                         "parameters": count_parameters(self.model), **extra})
 
     def save_model_file(self, name: str, extra: dict[str, Any]) -> None:
@@ -220,8 +221,9 @@ class Trainer:
         bar = tqdm(total=len(self.data.streams["train"]), desc=f"epoch {epoch}/{opt.epochs}", unit="img",
                    file=sys.stderr, disable=not self.progress, dynamic_ncols=True)
         for step, (x, y, bad_items) in enumerate(self.data.loaders["train"]):
-            for reason in bad_items:
-                log.warning("skipped unreadable image %s", reason)
+            for kind, reason in bad_items:
+                if kind == "bad":
+                    log.warning("skipped unreadable image %s", reason)
             bad += len(bad_items)
             bar.update(len(bad_items))
             if x is None:
