@@ -8,6 +8,7 @@ import logging
 import click
 
 from geoclassify.cli.options import is_quiet, verbosity_options
+from geoclassify.errors import GeoclassifyError
 
 log = logging.getLogger("geoclassify")
 
@@ -36,8 +37,12 @@ SHORTCUTS = {"arch": "model.arch", "pretrained": "model.pretrained", "epochs": "
 @click.pass_context
 def train(ctx: click.Context, config_path, out, resume_path, overrides, amp, **shortcuts) -> None:
     """Train a model on labelled chips; writes metrics, TensorBoard logs and best/last model files."""
-    from geoclassify.training.config import load_config
-    from geoclassify.training.trainer import resume, train as run_training
+    try:
+        from geoclassify.training.config import load_config
+        from geoclassify.training.trainer import resume, train as run_training
+    except ImportError as exc:
+        raise GeoclassifyError(f"training needs the train extra ({exc.name} is missing): "
+                               "pip install 'geoclassify[train]'") from None
 
     progress = not is_quiet(ctx)
     if resume_path:

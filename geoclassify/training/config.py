@@ -19,8 +19,10 @@ class DataConfig:
 
     source: str = "chips"  # chips: one folder per class; scene: scenes with label rasters
     path: str = ""
-    scenes: list[dict[str, str]] = field(default_factory=list)  # scene: [{image: a.tif, labels: a_labels.tif}]
-    class_mapping: str = ""  # scene: YAML mapping label codes to classes (see examples/cdl_agricultural.yaml)
+    scenes: list[dict[str, str]] = field(default_factory=list)  # scene: [{image: a.tif, labels: a.tif | polygons: a.gpkg}]
+    class_mapping: str = ""  # scene + label rasters: YAML mapping label codes to classes (examples/cdl_agricultural.yaml)
+    polygon_classes: list[str] = field(default_factory=list)  # scene + polygons: class names, the first = background
+    class_field: str = ""  # scene + polygons: attribute holding class names (none: every polygon is the second class)
     block_size: int = 512  # scene: square blocks (pixels) that go whole to train, validation or test
     windows_per_epoch: int = 1000  # scene: random training windows per epoch
     min_labelled: float = 0.5  # scene: skip windows with less than this fraction of labelled pixels

@@ -20,8 +20,9 @@ from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
 from geoclassify.io.scene import open_dataset
 from geoclassify.training.augment import build_augment
-from geoclassify.training.class_mapping import IGNORE, ClassMapping
+from geoclassify.training.class_mapping import IGNORE, ClassMapping, load_class_mapping
 from geoclassify.training.config import DataConfig
+from geoclassify.training.polygons import PolygonLabels
 from geoclassify.training.splits import split_groups
 
 log = logging.getLogger("geoclassify")
@@ -31,6 +32,7 @@ log = logging.getLogger("geoclassify")
 class ScenePair:
     image: str
     labels: str
+    polygons: bool = False  # labels are polygons (rasterized per window), not a raster
 
 
 @dataclass(frozen=True)
@@ -64,20 +66,48 @@ def check_overlap(image, labels, pair: ScenePair) -> None:
         raise InputError(f"label raster {pair.labels} does not overlap scene {pair.image}")
 
 
+def check_polygon_overlap(image, bounds, pair: ScenePair) -> None:
+    ib = image.bounds
+    if bounds is None or bounds[0] >= ib.right or bounds[2] <= ib.left or bounds[1] >= max(ib.top, ib.bottom) \
+            or bounds[3] <= min(ib.top, ib.bottom):
+        raise InputError(f"label polygons {pair.labels} do not overlap scene {pair.image}")
+
+
 def scene_pairs(data: DataConfig) -> list[ScenePair]:
+    """The configured (image, labels) pairs, checked: files open and labels overlap their scene."""
     if not data.scenes:
-        raise ConfigError("data.source scene needs data.scenes: a list of {image: ..., labels: ...}")
-    if not data.class_mapping:
-        raise ConfigError("data.source scene needs data.class_mapping (label codes -> classes)")
+        raise ConfigError("data.source scene needs data.scenes: a list of {image: ..., labels: ...} "
+                          "or {image: ..., polygons: ...}")
+    if any(isinstance(item, dict) and "polygons" in item for item in data.scenes) and len(data.polygon_classes) < 2:
+        raise ConfigError("label polygons need data.polygon_classes: the class names, the first for the background")
     pairs = []
     for item in data.scenes:
-        if not isinstance(item, dict) or set(item) != {"image", "labels"}:
-            raise ConfigError(f"each data.scenes entry needs exactly image and labels, got {item!r}")
-        pair = ScenePair(str(item["image"]), str(item["labels"]))
-        with open_dataset(pair.image) as image, open_dataset(pair.labels) as labels:
-            check_overlap(image, labels, pair)
+        if not isinstance(item, dict) or set(item) not in ({"image", "labels"}, {"image", "polygons"}):
+            raise ConfigError(f"each data.scenes entry needs image and either labels or polygons, got {item!r}")
+        pair = ScenePair(str(item["image"]), str(item.get("labels") or item["polygons"]), "polygons" in item)
+        with open_dataset(pair.image) as image:
+            if pair.polygons:
+                check_polygon_overlap(image, polygon_labels(pair, image.crs, data).bounds, pair)
+            else:
+                with open_dataset(pair.labels) as labels:
+                    check_overlap(image, labels, pair)
         pairs.append(pair)
+    if any(not p.polygons for p in pairs) and not data.class_mapping:
+        raise ConfigError("label rasters need data.class_mapping (label codes -> classes)")
     return pairs
+
+
+def polygon_labels(pair: ScenePair, crs, data: DataConfig) -> PolygonLabels:
+    return PolygonLabels(pair.labels, crs, list(data.polygon_classes), data.class_field)
+
+
+def scene_mapping(data: DataConfig) -> ClassMapping:
+    """The class mapping of label rasters, or the identity over data.polygon_classes for polygons."""
+    if data.class_mapping:
+        return load_class_mapping(data.class_mapping)
+    lut = np.full(256, -1, dtype=np.int16)
+    lut[: len(data.polygon_classes)] = np.arange(len(data.polygon_classes))
+    return ClassMapping(tuple(data.polygon_classes), dict(data.colors), lut)
 
 
 def split_blocks(pairs: list[ScenePair], data: DataConfig) -> dict[str, list[Block]]:
@@ -99,14 +129,18 @@ def split_blocks(pairs: list[ScenePair], data: DataConfig) -> dict[str, list[Blo
 class SceneReader:
     """Reads image and label windows of scene pairs; labels are warped onto the image grid if needed."""
 
-    def __init__(self, pairs: list[ScenePair], bands: list[int], mapping: ClassMapping):
-        self.pairs, self.bands, self.mapping = pairs, bands, mapping
+    def __init__(self, pairs: list[ScenePair], bands: list[int], mapping: ClassMapping, data: DataConfig | None = None):
+        self.pairs, self.bands, self.mapping, self.data = pairs, bands, mapping, data
         self._open: dict[int, tuple] = {}
 
     def _datasets(self, scene: int):
         if scene not in self._open:
             pair = self.pairs[scene]
-            image, labels = rasterio.open(pair.image), rasterio.open(pair.labels)
+            image = rasterio.open(pair.image)
+            if pair.polygons:
+                self._open[scene] = (image, polygon_labels(pair, image.crs, self.data))
+                return self._open[scene]
+            labels = rasterio.open(pair.labels)
             if not same_grid(image, labels):
                 labels = WarpedVRT(labels, crs=image.crs, transform=image.transform, width=image.width,
                                    height=image.height, resampling=Resampling.nearest)
@@ -118,7 +152,10 @@ class SceneReader:
         image, labels = self._datasets(scene)
         window = Window(col, row, size, size)
         pixels = image.read(self.bands or None, window=window).transpose(1, 2, 0)
-        codes = labels.read(1, window=window, boundless=False)
+        if isinstance(labels, PolygonLabels):
+            codes = labels.read(image.transform, window)
+        else:
+            codes = labels.read(1, window=window, boundless=False)
         classes = self.mapping.apply(codes, where=self.pairs[scene].labels)
         classes[~(image.read_masks(1, window=window) > 0)] = IGNORE
         return pixels, classes

@@ -28,9 +28,10 @@ from geoclassify.models.registry import count_parameters, create_model
 from geoclassify.training.augment import mix_batch
 from geoclassify.training.chips import ChipStream, band_stats, collate, scan_chip_folders, split_by_place
 from geoclassify.training.config import TrainConfig
-from geoclassify.training.class_mapping import IGNORE, load_class_mapping
+from geoclassify.training.class_mapping import IGNORE
 from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
-from geoclassify.training.scenes import SceneReader, SceneWindowStream, scene_pairs, split_blocks, window_stats
+from geoclassify.training.scenes import (SceneReader, SceneWindowStream, scene_mapping, scene_pairs, split_blocks,
+                                        window_stats)
 from geoclassify.training.run import RunDir, write_atomic
 
 log = logging.getLogger("geoclassify")
@@ -78,9 +79,9 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 def prepare_scenes(config: TrainConfig) -> PreparedData:
     data = config.data
     pairs = scene_pairs(data)
-    mapping = load_class_mapping(data.class_mapping)
+    mapping = scene_mapping(data)
     blocks = split_blocks(pairs, data)
-    reader = SceneReader(pairs, list(data.bands), mapping)
+    reader = SceneReader(pairs, list(data.bands), mapping, data)
     mean, std, dtype, counts = window_stats(reader, blocks["train"], data.tile_size)
     with rasterio.open(pairs[0].image) as ds:
         bands = list(data.bands) or list(range(1, ds.count + 1))

@@ -109,3 +109,61 @@ def test_label_codes_missing_from_the_mapping_are_named(tmp_path, agnet_pairs):
     with pytest.raises(InputError, match=r"label values \[.*\] are missing from the class mapping"):
         train(config_from_dict(values), str(tmp_path / "run"), progress=False)
     assert IGNORE == 255
+
+
+@pytest.fixture(scope="module")
+def polygon_scene(tmp_path_factory):
+    """A georeferenced Ag-Net tile and its CDL classes as polygons (class names in attribute 'landuse')."""
+    import geopandas
+    from rasterio.features import shapes
+    from shapely.geometry import shape
+
+    folder = tmp_path_factory.mktemp("polygons")
+    image = georeferenced(folder / "image.tif", read_tile("11_14"), 30.0)
+    mapping = load_class_mapping(MAPPING)
+    classes = mapping.apply(rasterio.open(AGNET / "target" / "cdl_2015245_11_14.tif").read(1))
+    with rasterio.open(image) as ds:
+        transform = ds.transform
+    names = {1: "agricultural", 2: "wetland_or_other"}
+    coded = np.where(classes == 1, 1, np.where(classes == 0, 2, 0)).astype(np.uint8)
+    records = [{"geometry": shape(geom), "landuse": names[int(v)]}
+               for geom, v in shapes(coded, mask=coded > 0, transform=transform)]
+    path = folder / "labels.gpkg"
+    geopandas.GeoDataFrame(records, crs=UTM).to_file(path)
+    return image, str(path), coded
+
+
+def polygon_config(image, polygons, **data) -> dict:
+    return {"data": {"source": "scene", "scenes": [{"image": image, "polygons": polygons}], "tile_size": 32,
+                     "block_size": 32, "polygon_classes": ["other", "agricultural", "wetland_or_other"],
+                     "class_field": "landuse", "windows_per_epoch": 24, "val_fraction": 0.25,
+                     "test_fraction": 0.25, **data},
+            "model": {"arch": "tiny_fcn"}, "optim": {"epochs": 1, "batch_size": 8, "early_stopping": None},
+            "loader": {"workers": 0}, "device": "cpu"}
+
+
+def test_polygons_rasterize_back_to_the_label_raster(polygon_scene):
+    from geoclassify.training.scenes import scene_mapping
+
+    image, polygons, coded = polygon_scene
+    data = config_from_dict(polygon_config(image, polygons)).data
+    reader = SceneReader(scene_pairs(data), [], scene_mapping(data), data)
+    _, whole = reader.read(0, 0, 0, 128)
+    assert np.array_equal(whole, coded)
+    _, part = reader.read(0, 40, 70, 32)
+    assert np.array_equal(part, coded[40:72, 70:102])
+
+
+def test_training_from_polygons(polygon_scene, tmp_path):
+    image, polygons, _ = polygon_scene
+    result = train(config_from_dict(polygon_config(image, polygons)), str(tmp_path / "run"), progress=False)
+    assert "iou_agricultural" in result["test"]
+    card = load_predictor(str(tmp_path / "run" / "best.safetensors"), "cpu").card
+    assert card.class_names == ("other", "agricultural", "wetland_or_other")
+
+
+def test_polygon_classes_not_configured_are_named(polygon_scene, tmp_path):
+    image, polygons, _ = polygon_scene
+    values = polygon_config(image, polygons, polygon_classes=["other", "agricultural"])
+    with pytest.raises(InputError, match=r"classes \['wetland_or_other'\]"):
+        train(config_from_dict(values), str(tmp_path / "run"), progress=False)
