@@ -23,6 +23,8 @@ class DataConfig:
     class_mapping: str = ""  # scene + label rasters: YAML mapping label codes to classes (examples/cdl_agricultural.yaml)
     polygon_classes: list[str] = field(default_factory=list)  # scene + polygons: class names, the first = background
     class_field: str = ""  # scene + polygons: attribute holding class names (none: every polygon is the second class)
+    mask_colors: dict[str, list[int]] = field(default_factory=dict)  # scene + colour masks: class name -> [r, g, b]
+    ignore_colors: list[list[int]] = field(default_factory=list)  # scene + colour masks: colours of unlabelled pixels
     block_size: int = 512  # scene: square blocks (pixels) that go whole to train, validation or test
     windows_per_epoch: int = 1000  # scene: random training windows per epoch
     min_labelled: float = 0.5  # scene: skip windows with less than this fraction of labelled pixels

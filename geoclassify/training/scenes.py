@@ -28,11 +28,14 @@ from geoclassify.training.splits import split_groups
 log = logging.getLogger("geoclassify")
 
 
+LABEL_KINDS = ("labels", "polygons", "mask")  # label raster of codes, label polygons, colour mask
+
+
 @dataclass(frozen=True)
 class ScenePair:
     image: str
     labels: str
-    polygons: bool = False  # labels are polygons (rasterized per window), not a raster
+    kind: str = "labels"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ def check_overlap(image, labels, pair: ScenePair) -> None:
     """Refuse a label raster that does not overlap its scene."""
     if same_grid(image, labels):
         return
+    if image.crs is None and labels.crs is None and image.transform.is_identity:
+        raise InputError(f"{pair.labels} ({labels.width}x{labels.height}) and {pair.image} ({image.width}x"
+                         f"{image.height}) have no georeferencing and different sizes; they cannot be aligned")
     if (image.crs is None) != (labels.crs is None):
         raise InputError(f"{pair.labels} and {pair.image}: one has a CRS and the other not; cannot align them")
     bounds = labels.bounds
@@ -76,24 +82,26 @@ def check_polygon_overlap(image, bounds, pair: ScenePair) -> None:
 def scene_pairs(data: DataConfig) -> list[ScenePair]:
     """The configured (image, labels) pairs, checked: files open and labels overlap their scene."""
     if not data.scenes:
-        raise ConfigError("data.source scene needs data.scenes: a list of {image: ..., labels: ...} "
-                          "or {image: ..., polygons: ...}")
+        raise ConfigError("data.source scene needs data.scenes: a list of {image: ..., labels|polygons|mask: ...}")
     if any(isinstance(item, dict) and "polygons" in item for item in data.scenes) and len(data.polygon_classes) < 2:
         raise ConfigError("label polygons need data.polygon_classes: the class names, the first for the background")
     pairs = []
     for item in data.scenes:
-        if not isinstance(item, dict) or set(item) not in ({"image", "labels"}, {"image", "polygons"}):
-            raise ConfigError(f"each data.scenes entry needs image and either labels or polygons, got {item!r}")
-        pair = ScenePair(str(item["image"]), str(item.get("labels") or item["polygons"]), "polygons" in item)
+        kinds = [k for k in LABEL_KINDS if isinstance(item, dict) and k in item]
+        if not isinstance(item, dict) or len(kinds) != 1 or set(item) != {"image", kinds[0]}:
+            raise ConfigError(f"each data.scenes entry needs image and one of labels, polygons, mask; got {item!r}")
+        pair = ScenePair(str(item["image"]), str(item[kinds[0]]), kinds[0])
         with open_dataset(pair.image) as image:
-            if pair.polygons:
+            if pair.kind == "polygons":
                 check_polygon_overlap(image, polygon_labels(pair, image.crs, data).bounds, pair)
             else:
                 with open_dataset(pair.labels) as labels:
                     check_overlap(image, labels, pair)
         pairs.append(pair)
-    if any(not p.polygons for p in pairs) and not data.class_mapping:
+    if any(p.kind == "labels" for p in pairs) and not data.class_mapping:
         raise ConfigError("label rasters need data.class_mapping (label codes -> classes)")
+    if any(p.kind == "mask" for p in pairs) and len(data.mask_colors) < 2:
+        raise ConfigError("colour masks need data.mask_colors: class name -> [r, g, b], for two classes or more")
     return pairs
 
 
@@ -102,12 +110,28 @@ def polygon_labels(pair: ScenePair, crs, data: DataConfig) -> PolygonLabels:
 
 
 def scene_mapping(data: DataConfig) -> ClassMapping:
-    """The class mapping of label rasters, or the identity over data.polygon_classes for polygons."""
+    """The class mapping of label rasters; for polygons and colour masks (already class indexes) the identity."""
     if data.class_mapping:
         return load_class_mapping(data.class_mapping)
+    names = list(data.polygon_classes) or list(data.mask_colors)
     lut = np.full(256, -1, dtype=np.int16)
-    lut[: len(data.polygon_classes)] = np.arange(len(data.polygon_classes))
-    return ClassMapping(tuple(data.polygon_classes), dict(data.colors), lut)
+    lut[: len(names)] = np.arange(len(names))
+    lut[IGNORE] = IGNORE
+    colors = {**{k: list(v) for k, v in data.mask_colors.items()}, **data.colors}
+    return ClassMapping(tuple(names), colors, lut)
+
+
+def mask_classes(rgb: np.ndarray, data: DataConfig, where: str) -> np.ndarray:
+    """(3, h, w) colour mask -> class indexes; ignore colours -> IGNORE; unknown colours are an error."""
+    code = (rgb[0].astype(np.int64) << 16) | (rgb[1].astype(np.int64) << 8) | rgb[2]
+    table = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in enumerate(data.mask_colors.values())}
+    table.update({(r << 16) | (g << 8) | b: IGNORE for r, g, b in data.ignore_colors})
+    values, inverse = np.unique(code, return_inverse=True)
+    unknown = [v for v in values.tolist() if v not in table]
+    if unknown:
+        colours = [[v >> 16, (v >> 8) & 255, v & 255] for v in unknown[:10]]
+        raise InputError(f"{where}: mask colours {colours} are not in data.mask_colors or data.ignore_colors")
+    return np.array([table[v] for v in values.tolist()], dtype=np.uint8)[inverse].reshape(code.shape)
 
 
 def split_blocks(pairs: list[ScenePair], data: DataConfig) -> dict[str, list[Block]]:
@@ -137,7 +161,7 @@ class SceneReader:
         if scene not in self._open:
             pair = self.pairs[scene]
             image = rasterio.open(pair.image)
-            if pair.polygons:
+            if pair.kind == "polygons":
                 self._open[scene] = (image, polygon_labels(pair, image.crs, self.data))
                 return self._open[scene]
             labels = rasterio.open(pair.labels)
@@ -152,11 +176,14 @@ class SceneReader:
         image, labels = self._datasets(scene)
         window = Window(col, row, size, size)
         pixels = image.read(self.bands or None, window=window).transpose(1, 2, 0)
-        if isinstance(labels, PolygonLabels):
+        pair = self.pairs[scene]
+        if pair.kind == "polygons":
             codes = labels.read(image.transform, window)
+        elif pair.kind == "mask":
+            codes = mask_classes(labels.read([1, 2, 3], window=window), self.data, pair.labels)
         else:
             codes = labels.read(1, window=window, boundless=False)
-        classes = self.mapping.apply(codes, where=self.pairs[scene].labels)
+        classes = self.mapping.apply(codes, where=pair.labels)
         classes[~(image.read_masks(1, window=window) > 0)] = IGNORE
         return pixels, classes
 

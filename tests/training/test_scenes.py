@@ -167,3 +167,47 @@ def test_polygon_classes_not_configured_are_named(polygon_scene, tmp_path):
     values = polygon_config(image, polygons, polygon_classes=["other", "agricultural"])
     with pytest.raises(InputError, match=r"classes \['wetland_or_other'\]"):
         train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+
+
+AGRI, OTHER, NONE = (230, 180, 40), (200, 200, 200), (0, 0, 0)
+
+
+@pytest.fixture(scope="module")
+def mask_pair(tmp_path_factory):
+    """An Ag-Net tile as a plain RGB PNG (no georeferencing) and its CDL classes as a colour-mask PNG."""
+    folder = tmp_path_factory.mktemp("masks")
+    tile = read_tile("12_14")
+    classes = load_class_mapping(MAPPING).apply(rasterio.open(AGNET / "target" / "cdl_2015245_12_14.tif").read(1))
+    palette = np.array([OTHER, AGRI] + [NONE] * 253 + [NONE], dtype=np.uint8)
+    rgb = palette[classes].transpose(2, 0, 1)
+    for name, data in (("image.png", tile[[3, 2, 1]]), ("mask.png", rgb)):
+        with rasterio.open(folder / name, "w", driver="PNG", width=128, height=128, count=3, dtype="uint8") as dst:
+            dst.write(data)
+    return str(folder / "image.png"), str(folder / "mask.png"), classes
+
+
+def mask_config(image, mask, **data) -> dict:
+    return {"data": {"source": "scene", "scenes": [{"image": image, "mask": mask}], "tile_size": 32,
+                     "block_size": 32, "mask_colors": {"non_agricultural": list(OTHER), "agricultural": list(AGRI)},
+                     "ignore_colors": [list(NONE)], "windows_per_epoch": 24, "val_fraction": 0.25,
+                     "test_fraction": 0.25, "min_labelled": 0.3, **data},
+            "model": {"arch": "tiny_fcn"}, "optim": {"epochs": 1, "batch_size": 8, "early_stopping": None},
+            "loader": {"workers": 0}, "device": "cpu"}
+
+
+def test_colour_masks_become_classes_and_train(mask_pair, tmp_path):
+    from geoclassify.training.scenes import scene_mapping
+
+    image, mask, classes = mask_pair
+    data = config_from_dict(mask_config(image, mask)).data
+    reader = SceneReader(scene_pairs(data), [], scene_mapping(data), data)
+    assert np.array_equal(reader.read(0, 0, 0, 128)[1], classes)
+    result = train(config_from_dict(mask_config(image, mask)), str(tmp_path / "run"), progress=False)
+    assert "iou_agricultural" in result["test"]
+
+
+def test_unknown_mask_colour_is_named(mask_pair, tmp_path):
+    image, mask, _ = mask_pair
+    values = mask_config(image, mask, mask_colors={"non_agricultural": list(OTHER), "water": [0, 0, 255]})
+    with pytest.raises(InputError, match=r"mask colours \[\[230, 180, 40\]\] are not in data.mask_colors"):
+        train(config_from_dict(values), str(tmp_path / "run"), progress=False)
