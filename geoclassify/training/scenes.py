@@ -66,17 +66,17 @@ def check_overlap(image, labels, pair: ScenePair) -> None:
     bounds = labels.bounds
     if image.crs is not None and labels.crs != image.crs:
         bounds = transform_bounds(labels.crs, image.crs, *bounds)
-    ib = image.bounds
-    if bounds[0] >= ib.right or bounds[2] <= ib.left or min(bounds[1], bounds[3]) >= max(ib.top, ib.bottom) \
-            or max(bounds[1], bounds[3]) <= min(ib.top, ib.bottom):
+    if not overlaps(image.bounds, bounds):
         raise InputError(f"label raster {pair.labels} does not overlap scene {pair.image}")
 
 
-def check_polygon_overlap(image, bounds, pair: ScenePair) -> None:
-    ib = image.bounds
-    if bounds is None or bounds[0] >= ib.right or bounds[2] <= ib.left or bounds[1] >= max(ib.top, ib.bottom) \
-            or bounds[3] <= min(ib.top, ib.bottom):
-        raise InputError(f"label polygons {pair.labels} do not overlap scene {pair.image}")
+def overlaps(scene_bounds, bounds) -> bool:
+    """Whether (left, bottom, right, top) `bounds` (None: empty) overlap a scene's bounds."""
+    if bounds is None:
+        return False
+    ib = scene_bounds
+    return not (bounds[0] >= ib.right or bounds[2] <= ib.left or min(bounds[1], bounds[3]) >= max(ib.top, ib.bottom)
+                or max(bounds[1], bounds[3]) <= min(ib.top, ib.bottom))
 
 
 def scene_pairs(data: DataConfig) -> list[ScenePair]:
@@ -93,7 +93,8 @@ def scene_pairs(data: DataConfig) -> list[ScenePair]:
         pair = ScenePair(str(item["image"]), str(item[kinds[0]]), kinds[0])
         with open_dataset(pair.image) as image:
             if pair.kind == "polygons":
-                check_polygon_overlap(image, polygon_labels(pair, image.crs, data).bounds, pair)
+                if not overlaps(image.bounds, polygon_labels(pair, image.crs, data).bounds):
+                    raise InputError(f"label polygons {pair.labels} do not overlap scene {pair.image}")
             else:
                 with open_dataset(pair.labels) as labels:
                     check_overlap(image, labels, pair)

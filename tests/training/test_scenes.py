@@ -211,3 +211,10 @@ def test_unknown_mask_colour_is_named(mask_pair, tmp_path):
     values = mask_config(image, mask, mask_colors={"non_agricultural": list(OTHER), "water": [0, 0, 255]})
     with pytest.raises(InputError, match=r"mask colours \[\[230, 180, 40\]\] are not in data.mask_colors"):
         train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+
+
+def test_polygons_elsewhere_are_refused(polygon_scene, tmp_path):
+    _, polygons, _ = polygon_scene
+    far = georeferenced(tmp_path / "far.tif", read_tile("11_14"), 30.0, origin=(200_000.0, 4_000_000.0))
+    with pytest.raises(InputError, match="do not overlap"):
+        scene_pairs(config_from_dict(polygon_config(far, polygons)).data)
