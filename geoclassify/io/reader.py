@@ -58,13 +58,6 @@ class BandReader:
             self._local.ds = ds
         return ds
 
-    def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Read a window that may extend beyond the grid (outside: zeros, invalid)."""
-        data = np.zeros((len(self.scene.bands), height, width), dtype=self.scene.dtype)
-        valid = np.zeros((height, width), dtype=bool)
-        self._read_into(data, valid, row, col)
-        return data, valid
-
     def _read_into(self, data: np.ndarray, valid: np.ndarray, row: int, col: int) -> None:
         """Fill preallocated (zeroed) `data` and `valid` with the window at (row, col)."""
         grid = self.scene.grid
