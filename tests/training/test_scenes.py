@@ -64,7 +64,7 @@ def test_segmentation_trains_and_predicts(arch, tile, kwargs, agnet_pairs, agnet
 
 def test_segmentation_learns_crop_vs_non_crop(agnet_pairs, tmp_path):
     values = scene_config(agnet_pairs)
-    values["optim"].update(epochs=6, lr=0.01)
+    values["optim"].update(epochs=10, lr=0.01)
     values["data"]["windows_per_epoch"] = 96
     train(config_from_dict(values), str(tmp_path / "run"), progress=False)
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())
