@@ -4,11 +4,13 @@
     .venv/bin/python benchmarks/bench_loader.py preload --config examples/configs/aid_scenes.yaml
 
 `stream` decodes chips on the fly in DataLoader workers (geoclassify's ChipStream); `preload` decodes
-every training chip into one array first, then serves it through a map-style dataset with the same
-workers, augmentation and normalisation. Both train compact_cnn for `--epochs` and time the last
-epoch. Memory is the proportional set size (PSS) of the process and its workers, sampled every 0.1 s
+every chip into one array first, then serves it through a map-style dataset with the same workers,
+augmentation and normalisation. Both train compact_cnn for `--epochs` and time the last epoch.
+`--no-train` only iterates the loader (no model), to measure what the loader itself holds.
+`--split all` uses every chip of the set (train, validation and test), the largest set there is.
+Memory is the proportional set size (PSS) of the process and its workers, sampled every 0.1 s
 (PSS counts shared pages once across processes); `data_mib` is the peak minus the PSS before any
-data was loaded. Prints one JSON line.
+data was loaded (with training, it includes activations and optimizer state). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -90,10 +92,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--split", choices=["train", "all"], default="train")
+    ap.add_argument("--no-train", action="store_true", help="iterate the loader only (the loader's own memory)")
     args = ap.parse_args()
     config = load_config(args.config)
     classes, samples = scan_chip_folders(config.data)
-    train = split_by_place(samples, config.data)["train"]
+    train = split_by_place(samples, config.data)["train"] if args.split == "train" else samples
     stats = band_stats(train, config.data.bands)
     torch.manual_seed(0)
     model = create_model("compact_cnn", stats.count, len(classes)).to(memory_format=torch.channels_last)
@@ -117,15 +121,18 @@ def main() -> None:
         t0, seen = time.perf_counter(), 0
         for batch in loader:
             x, y = batch[0], batch[1]
+            seen += len(y)
+            if args.no_train:
+                continue
             loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            seen += len(y)
         rate = seen / (time.perf_counter() - t0)
     sampler.running = False
     sampler.join()
     print(json.dumps({"mode": args.mode, "config": args.config, "images": len(train), "workers": args.workers,
+                      "train": not args.no_train,
                       "setup_s": round(setup, 1), "last_epoch_images_per_s": round(rate, 1),
                       "baseline_pss_mib": round(baseline, 1), "peak_pss_mib": round(sampler.peak, 1),
                       "data_mib": round(sampler.peak - baseline, 1)}))
