@@ -1,0 +1,126 @@
+"""`geoclassify polygonize MASK -o FILE`, and the polygon options that `predict --vector` shares."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import click
+
+from geoclassify.cli.options import is_quiet, verbosity_options
+from geoclassify.vector.formats import FORMATS
+
+log = logging.getLogger("geoclassify")
+
+
+def parse_names(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...] | None:
+    """'agricultural,water' -> ('agricultural', 'water')."""
+    if value is None:
+        return None
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not names:
+        raise click.BadParameter(f"expected comma-separated class names, got {value!r}")
+    return names
+
+
+POLYGON_OPTIONS = (
+    click.option("--classes", callback=parse_names, help="Only these classes (comma-separated names)."),
+    click.option("--min-area", type=click.FloatRange(min=0), help="Sieve: merge regions under this many m² into "
+                 "their largest neighbour before vectorizing."),
+    click.option("--min-area-pixels", type=click.IntRange(min=0), help="Sieve threshold in pixels instead of m²."),
+    click.option("--simplify", type=click.FloatRange(min=0), help="Simplify the whole coverage (tolerance in m); "
+                 "neighbours keep sharing their edges."),
+    click.option("--layer", help="Layer name (default: the output file's name)."),
+    click.option("--format", "vector_format", type=click.Choice(sorted(FORMATS)),
+                 help="Vector format (default: from the extension; GeoPackage without one)."),
+)
+POLYGON_PARAMS = ("classes", "min_area", "min_area_pixels", "simplify", "layer", "vector_format")
+
+
+def polygon_options(command: Callable) -> Callable:
+    """The polygon options, passed to the command as they are."""
+    for option in reversed(POLYGON_OPTIONS):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class VectorRequest:
+    """`predict --vector FILE` with its polygon options."""
+
+    output: str
+    settings: dict
+
+    def options(self, probabilities: str | None, overwrite: bool, progress: bool):
+        from geoclassify.io.vector import PolygonizeOptions
+
+        settings = dict(self.settings)
+        return PolygonizeOptions(format=settings.pop("vector_format"), probabilities=probabilities,
+                                 overwrite=overwrite, progress=progress, **settings)
+
+    def check(self, overwrite: bool) -> None:
+        """Refuse a bad vector output before the long prediction starts."""
+        from geoclassify.io.writer import check_output_path
+        from geoclassify.vector.formats import vector_format
+
+        self.options(None, overwrite, False).check()
+        vector_format(self.output, self.settings["vector_format"])
+        check_output_path(self.output, overwrite, "vector output")
+
+
+def vector_output_options(command: Callable) -> Callable:
+    """--vector FILE and the polygon options; the command gets one `vector` argument (a VectorRequest or None)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        output = kwargs.pop("vector")
+        settings = {name: kwargs.pop(name) for name in POLYGON_PARAMS}
+        given = [name for name, value in settings.items() if value is not None]
+        if given and output is None:
+            flag = "--" + given[0].replace("vector_", "").replace("_", "-")
+            raise click.UsageError(f"{flag} needs --vector FILE")
+        return command(*args, vector=VectorRequest(output, settings) if output else None, **kwargs)
+
+    wrapper = polygon_options(wrapper)
+    vector = click.option("--vector", type=click.Path(dir_okay=False),
+                          help="Also write the classes as polygons here (.gpkg, .geojson, .fgb, .parquet, .shp).")
+    return vector(wrapper)
+
+
+def report(result) -> None:
+    per_class = ", ".join(f"{name} {n}" for name, n in result.counts.items()) or "none"
+    log.info("wrote %s (%s, layer %s): %d polygons (%s); %.1f s", result.output, result.format, result.layer,
+             result.features, per_class, result.seconds)
+
+
+def write_vector(ctx: click.Context, request: VectorRequest, classes: str, probabilities: str | None,
+                 overwrite: bool) -> None:
+    """Polygonize a prediction's class raster for `predict --vector`."""
+    from geoclassify.io.vector import polygonize_raster
+
+    report(polygonize_raster(classes, request.output, request.options(probabilities, overwrite, not is_quiet(ctx))))
+
+
+@click.command()
+@click.argument("mask", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Vector file to write.")
+@polygon_options
+@click.option("--probabilities", type=click.Path(dir_okay=False),
+              help="Per-class probabilities raster (from predict): adds mean_confidence.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--block-rows", type=click.IntRange(min=1), help="Rows read per block (default: about 16 Mpx).")
+@verbosity_options
+@click.pass_context
+def polygonize(ctx: click.Context, mask: str, output: str, classes, min_area, min_area_pixels, simplify, layer,
+               vector_format, probabilities, overwrite: bool, block_rows) -> None:
+    """Turn the class raster MASK into polygons: one feature per connected region of a class."""
+    from geoclassify.io.vector import PolygonizeOptions, polygonize_raster
+
+    if min_area is not None and min_area_pixels is not None:
+        raise click.BadParameter("give --min-area or --min-area-pixels, not both", param_hint="--min-area-pixels")
+    options = PolygonizeOptions(classes=classes, min_area=min_area, min_area_pixels=min_area_pixels,
+                                simplify=simplify, probabilities=probabilities, layer=layer, format=vector_format,
+                                overwrite=overwrite, block_rows=block_rows, progress=not is_quiet(ctx))
+    report(polygonize_raster(mask, output, options))

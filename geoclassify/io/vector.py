@@ -1,0 +1,187 @@
+"""Polygons from a classification raster of any size, streamed into a vector file (`geoclassify polygonize`).
+
+The raster is read in row strips; an optional sieve merges small regions into their largest neighbour
+(geoclassify.vector.sieve, two block-wise passes); each strip is polygonized and the pieces of regions cut by
+strip edges are joined (geoclassify.vector.regions), so the polygons equal a whole-raster run; optional
+coverage simplification (geoclassify.vector.simplify); features with class, area, perimeter and mean
+confidence are written as they are finished (geoclassify.vector.writers).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import rasterio
+from tqdm import tqdm
+
+from geoclassify.errors import ConfigError
+from geoclassify.io.writer import check_output_path
+from geoclassify.vector.attributes import Measure, feature_batch, feature_schema, large_feature_batch
+from geoclassify.vector.classes import ClassRaster, ConfidenceRaster, Strip
+from geoclassify.vector.formats import vector_format
+from geoclassify.vector.regions import Polygons, RegionJoiner, strip_polygons
+from geoclassify.vector.rings import Rings, polygon_of
+from geoclassify.vector.sieve import sieve_strips
+from geoclassify.vector.simplify import simplify_coverage
+from geoclassify.vector.writers import write_features
+
+log = logging.getLogger("geoclassify")
+
+BLOCK_PIXELS = 1 << 24  # pixels per strip by default (16 Mpx: 16 MB of uint8 classes)
+GDAL_CACHE_MB = 64  # every block is read once: GDAL's default cache (5 % of RAM) would only fill up
+
+
+@dataclass(frozen=True)
+class PolygonizeOptions:
+    """What to polygonize and how; sizes in metres (the raster's units without a CRS)."""
+
+    classes: tuple[str, ...] | None = None  # only these class names (None: all)
+    min_area: float | None = None  # sieve: regions under this many m² merge into their largest neighbour
+    min_area_pixels: float | None = None  # the same threshold in pixels
+    simplify: float | None = None  # coverage simplification tolerance, m
+    probabilities: str | None = None  # per-class probabilities raster: adds mean_confidence
+    layer: str | None = None  # default: the output file's name without extension
+    format: str | None = None  # default: from the extension
+    overwrite: bool = False
+    block_rows: int | None = None  # rows per strip (default: about BLOCK_PIXELS pixels)
+    progress: bool = False
+
+    def check(self) -> None:
+        if self.min_area is not None and self.min_area_pixels is not None:
+            raise ConfigError("give --min-area or --min-area-pixels, not both")
+        for name in ("min_area", "min_area_pixels", "simplify"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
+        if self.block_rows is not None and self.block_rows < 1:
+            raise ConfigError(f"--block-rows must be at least 1, got {self.block_rows}")
+
+
+@dataclass(frozen=True)
+class PolygonizeResult:
+    output: str
+    format: str
+    layer: str
+    features: int
+    counts: dict[str, int]  # features per class name
+    merged: int  # regions merged by the sieve
+    seconds: float
+
+
+def default_block_rows(width: int) -> int:
+    return int(np.clip(BLOCK_PIXELS // max(width, 1), 16, 4096))
+
+
+class PolygonizeRun:
+    """One polygonize run over an open class raster: strips -> (sieve) -> regions -> feature batches."""
+
+    def __init__(self, raster: ClassRaster, options: PolygonizeOptions, confidence: ConfidenceRaster | None):
+        self.raster, self.options, self.confidence = raster, options, confidence
+        self.keep = raster.class_ids(options.classes)
+        self.rows = options.block_rows or default_block_rows(raster.width)
+        self.schema = feature_schema(confidence is not None)
+        self.measure = Measure(raster.grid.crs)
+        self.counts: Counter[int] = Counter()
+        self.merged = 0
+
+    def strips(self, desc: str) -> Iterator[Strip]:
+        """The raster's strips, with a progress bar in rows when there are several strips."""
+        with tqdm(total=self.raster.height, unit="row", desc=desc, file=sys.stderr, dynamic_ncols=True,
+                  disable=not self.options.progress or self.raster.height <= self.rows) as bar:
+            for strip in self.raster.strips(self.rows):
+                yield strip
+                bar.update(strip.height)
+
+    def sieve_threshold(self) -> float | None:
+        """The sieve's size threshold in pixels, or None without one."""
+        if self.options.min_area_pixels is not None:
+            return float(self.options.min_area_pixels)
+        if self.options.min_area is not None:
+            rx, ry = self.raster.pixel_size_m()
+            return self.options.min_area / (rx * ry)
+        return None
+
+    def classified(self) -> Iterator[Strip]:
+        threshold = self.sieve_threshold()
+        if not threshold:
+            yield from self.strips("polygonize")
+            return
+        passes = iter(["sieve", "polygonize"])
+        yield from sieve_strips(lambda: self.strips(next(passes)), threshold, self._merged)
+
+    def _merged(self, count: int) -> None:
+        self.merged = count
+        log.info("sieve: %d regions under %.4g pixels merged into their largest neighbour", count,
+                 self.sieve_threshold())
+
+    def mask(self, strip: Strip) -> np.ndarray:
+        """Pixels to polygonize: all valid ones when simplifying (neighbours shape the shared edges)."""
+        if self.keep is None or self.options.simplify:
+            return strip.valid
+        return strip.valid & np.isin(strip.classes, list(self.keep))
+
+    def regions(self) -> Iterator[Polygons]:
+        joiner = RegionJoiner(self.raster.height)
+        for strip in self.classified():
+            if self.confidence is not None:
+                strip = self.confidence.attach(strip)
+            mask = self.mask(strip)
+            yield joiner.add(strip, strip_polygons(strip, mask))
+
+    def simplified(self) -> Iterator[Polygons]:
+        """All regions simplified as one coverage (held in memory), then filtered by class."""
+        polys = Polygons.concat([Polygons.of([], [], [], []), *self.regions()])
+        polys = Polygons(np.array([polygon_of(g) if isinstance(g, Rings) else g for g in polys.geoms], dtype=object),
+                         polys.classes, polys.conf_sum, polys.conf_n)
+        tolerance = self.options.simplify / float(np.mean(self.raster.pixel_size_m()))
+        polys = simplify_coverage(polys, tolerance)
+        yield polys if self.keep is None else polys.take(np.isin(polys.classes, list(self.keep)))
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        for polys in self.simplified() if self.options.simplify else self.regions():
+            large = np.array([isinstance(g, Rings) for g in polys.geoms], bool)
+            if (~large).any():
+                yield self._batch(polys.take(~large), feature_batch)
+            for i in np.flatnonzero(large):
+                yield self._batch(polys.take([i]), large_feature_batch)
+
+    def _batch(self, polys: Polygons, make) -> pa.RecordBatch:
+        self.counts.update(polys.classes.tolist())
+        ids, index = np.unique(polys.classes, return_inverse=True)
+        names = np.array([self.raster.name_of(int(c)) for c in ids], dtype=object)[index]
+        return make(polys, names, self.measure, self.raster.grid.transform, self.schema)
+
+
+def polygonize_raster(raster_path: str, output: str, options: PolygonizeOptions = PolygonizeOptions()
+                      ) -> PolygonizeResult:
+    """Polygonize the class raster at `raster_path` into `output`; nothing is left at `output` on failure."""
+    start = time.perf_counter()
+    options.check()
+    fmt = vector_format(output, options.format)
+    path = check_output_path(output, options.overwrite, "vector output")
+    layer = options.layer or path.stem
+    with ExitStack() as stack:
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+        raster = stack.enter_context(ClassRaster(raster_path))
+        confidence = None
+        if options.probabilities:
+            confidence = stack.enter_context(ConfidenceRaster(options.probabilities, raster.grid))
+        run = PolygonizeRun(raster, options, confidence)
+        write_features(path, fmt, layer, run.schema, run.batches(), raster.grid.crs)
+        crs = raster.grid.crs
+    if fmt.name == "geojson" and crs is not None:
+        log.info("GeoJSON follows RFC 7946: coordinates reprojected from %s to EPSG:4326 (areas and perimeters "
+                 "were measured before)", crs.to_string())
+    total = sum(run.counts.values())
+    if not total:
+        log.warning("no polygons: %s holds an empty layer %r", path, layer)
+    counts = {raster.name_of(c): n for c, n in sorted(run.counts.items())}
+    return PolygonizeResult(str(path), fmt.label, layer, total, counts, run.merged, time.perf_counter() - start)

@@ -1,0 +1,106 @@
+"""From pixel-space polygons to features: world coordinates, areas and perimeters in metres, feature batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import shapely
+from affine import Affine
+from pyproj import CRS as ProjCRS
+
+from geoclassify.vector.regions import Polygons
+from geoclassify.vector.rings import Rings, chunk_measures, polygon_wkb, world
+
+FIELDS = [("class_id", pa.int32()), ("class_name", pa.string()), ("area_m2", pa.float64()),
+          ("perimeter_m", pa.float64())]
+CONFIDENCE_FIELD = ("mean_confidence", pa.float64())
+GEOMETRY = "geometry"
+
+
+def feature_schema(confidence: bool) -> pa.Schema:
+    """Attribute columns (mean_confidence only with probabilities) and a WKB geometry column."""
+    return pa.schema(FIELDS + ([CONFIDENCE_FIELD] if confidence else []) + [(GEOMETRY, pa.large_binary())])
+
+
+def wkb_array(geoms: np.ndarray) -> pa.LargeBinaryArray:
+    """WKB of the geometries as one Arrow array, built from one buffer (pa.array over bytes objects is slow)."""
+    wkb = shapely.to_wkb(geoms)
+    offsets = np.zeros(len(wkb) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, wkb), np.int64, count=len(wkb)), out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(wkb))]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(wkb), buffers)
+
+
+def to_world(geoms: np.ndarray, transform: Affine) -> np.ndarray:
+    """Pixel-space geometries in the raster's CRS (the same arithmetic for every block layout)."""
+    a, b, c, d, e, f = transform[:6]
+
+    def apply(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f])
+
+    return shapely.transform(geoms, apply)
+
+
+class Measure:
+    """Areas (m²) and perimeters (m): planar in a projected CRS, geodesic on the ellipsoid in a geographic one."""
+
+    def __init__(self, crs) -> None:
+        self.geod = None
+        self.factor = 1.0  # metres per CRS unit (1 without a CRS: the raster's own units)
+        if crs is not None:
+            proj = ProjCRS.from_wkt(crs.to_wkt())
+            if proj.is_geographic:
+                self.geod = proj.get_geod()
+            else:
+                self.factor = proj.axis_info[0].unit_conversion_factor
+
+    def of_rings(self, rings: Rings, transform: Affine) -> tuple[float, float]:
+        """Area and perimeter of a polygon held as pixel-space rings (exterior first)."""
+        if self.geod is None:
+            parts = [chunk_measures(c, n, transform) for c, n in zip(rings.chunks, rings.lengths)]
+            area = np.concatenate([a for a, _ in parts]) * self.factor**2
+            length = sum(float(p.sum()) for _, p in parts) * self.factor
+        else:
+            pairs = [self.geod.polygon_area_perimeter(*world(r, transform).T) for r in rings.ring_arrays()]
+            area = np.abs([a for a, _ in pairs])
+            length = sum(p for _, p in pairs)
+        return float(area[0] - area[1:].sum()), length
+
+    def __call__(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.geod is None:
+            return shapely.area(geoms) * self.factor**2, shapely.length(geoms) * self.factor
+        oriented = shapely.orient_polygons(geoms)  # exterior counter-clockwise: positive areas, holes subtracted
+        area = np.array([self.geod.geometry_area_perimeter(g)[0] for g in oriented], np.float64)
+        rings, index = shapely.get_rings(geoms, return_index=True)  # pyproj's perimeters leave out the holes
+        lengths = [self.geod.line_length(*shapely.get_coordinates(ring).T) for ring in rings]
+        return np.abs(area), np.bincount(index, lengths, minlength=len(geoms))
+
+
+def feature_batch(polys: Polygons, names: np.ndarray, measure: Measure, transform: Affine,
+                  schema: pa.Schema) -> pa.RecordBatch:
+    """One record batch of features from finished regions (GEOS polygons)."""
+    geoms = to_world(polys.geoms, transform)
+    area, perimeter = measure(geoms)
+    return record_batch(polys, names, area, perimeter, wkb_array(geoms), schema)
+
+
+def large_feature_batch(polys: Polygons, names: np.ndarray, measure: Measure, transform: Affine,
+                        schema: pa.Schema) -> pa.RecordBatch:
+    """A record batch of one large region held as Rings, its WKB written straight from them."""
+    rings = polys.geoms[0]
+    area, perimeter = measure.of_rings(rings, transform)
+    wkb = polygon_wkb(rings, transform)
+    buffers = [None, pa.py_buffer(np.array([0, len(wkb)], np.int64)), pa.py_buffer(wkb)]
+    geometry = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, buffers)
+    return record_batch(polys, names, np.array([area]), np.array([perimeter]), geometry, schema)
+
+
+def record_batch(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
+                 geometry: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
+    columns = [pa.array(polys.classes.astype(np.int32)), pa.array(names, pa.string()), pa.array(area),
+               pa.array(perimeter)]
+    if CONFIDENCE_FIELD[0] in schema.names:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = polys.conf_sum / polys.conf_n
+        columns.append(pa.array(mean, mask=polys.conf_n == 0))
+    return pa.record_batch(columns + [geometry], schema=schema)

@@ -1,0 +1,118 @@
+"""Streamed, atomic vector output: record batches into GeoPackage, GeoJSON, FlatGeobuf, Shapefile or GeoParquet.
+
+Batches are written as they come (OGR formats through `pyogrio.write_arrow`, GeoParquet as row groups with
+pyarrow), into a private temporary directory beside the target; the finished file(s) are renamed into place,
+so an error or Ctrl-C leaves nothing at the output path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyogrio
+from pyproj import CRS as ProjCRS
+
+from geoclassify.errors import OutputError
+from geoclassify.io.atomic import publish
+from geoclassify.vector.attributes import GEOMETRY
+from geoclassify.vector.formats import VectorFormat
+
+log = logging.getLogger("geoclassify")
+
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
+SHAPEFILE_FIELDS = {"perimeter_m": "perim_m", "mean_confidence": "mean_conf"}  # dBASE: 10 characters at most
+
+
+@contextmanager
+def staging(path: Path) -> Iterator[Path]:
+    """A temporary path with the target's name in a private directory beside it; published on success."""
+    try:
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write in {path.parent}: {exc.strerror}") from None
+    try:
+        yield tmpdir / path.name
+        if path.suffix.lower() == ".shp":
+            for ext in SHAPEFILE_PARTS:  # an overwritten Shapefile's old side files
+                path.with_suffix(ext).unlink(missing_ok=True)
+        for part in sorted(tmpdir.iterdir()):
+            publish(part, path.parent / part.name)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class BatchFeed:
+    """Wraps a batch iterator so that an error raised while producing batches survives the C stream."""
+
+    def __init__(self, batches: Iterable[pa.RecordBatch]):
+        self.batches = batches
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self.batches
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+def shapefile_names(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tuple[pa.Schema, Iterator]:
+    """The schema and batches with field names that fit a Shapefile."""
+    names = [SHAPEFILE_FIELDS.get(name, name) for name in schema.names]
+    schema = pa.schema([field.with_name(name) for field, name in zip(schema, names)])
+    return schema, (batch.rename_columns(names) for batch in batches)
+
+
+def write_ogr(tmp: Path, fmt: VectorFormat, layer: str, schema: pa.Schema, feed: BatchFeed, crs) -> None:
+    options = {"RFC7946": "YES"} if fmt.name == "geojson" and crs is not None else None
+    batches: Iterable[pa.RecordBatch] = feed
+    if fmt.name == "shp":
+        schema, batches = shapefile_names(schema, feed)
+    reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)  # the raster's warning said it
+        pyogrio.write_arrow(reader, str(tmp), layer=layer, driver=fmt.driver, geometry_name=GEOMETRY,
+                            geometry_type="Polygon", crs=crs.to_wkt() if crs is not None else None,
+                            layer_options=options)
+
+
+def geoparquet_metadata(crs) -> dict[bytes, bytes]:
+    """GeoParquet 1.1 file metadata: WKB polygons in the raster's CRS (null: unknown CRS)."""
+    column = {"encoding": "WKB", "geometry_types": ["Polygon"],
+              "crs": ProjCRS.from_wkt(crs.to_wkt()).to_json_dict() if crs is not None else None}
+    geo = {"version": "1.1.0", "primary_column": GEOMETRY, "columns": {GEOMETRY: column}}
+    return {b"geo": json.dumps(geo).encode()}
+
+
+def write_geoparquet(tmp: Path, schema: pa.Schema, feed: BatchFeed, crs) -> None:
+    schema = schema.with_metadata(geoparquet_metadata(crs))
+    with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
+        for batch in feed:
+            writer.write_batch(batch.replace_schema_metadata(schema.metadata))
+
+
+def write_features(path: Path, fmt: VectorFormat, layer: str, schema: pa.Schema,
+                   batches: Iterable[pa.RecordBatch], crs) -> None:
+    """Stream `batches` into `path` atomically; errors from producing the batches are raised as they are."""
+    feed = BatchFeed(batches)
+    with staging(path) as tmp:
+        try:
+            if fmt.name == "parquet":
+                write_geoparquet(tmp, schema, feed, crs)
+            else:
+                write_ogr(tmp, fmt, layer, schema, feed, crs)
+        except Exception as exc:
+            if feed.error is not None:
+                raise feed.error from None
+            raise OutputError(f"cannot write {fmt.label} {path}: {exc}") from None
+        if feed.error is not None:
+            raise feed.error
