@@ -11,14 +11,14 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,train]'
+	$(BIN)/python -m pip install --quiet -e '.[test,train,onnx,report]'
 	touch $(STAMP)
 
 demo: setup
 	mkdir -p out
 	$(BIN)/geoclassify predict examples/data/naip_farmland.tif -o out/demo_classes.tif \
-		--stride 16 --probabilities out/demo_probabilities.tif --overwrite
-	@echo "Demo output: $$(pwd)/out/demo_classes.tif (probabilities: $$(pwd)/out/demo_probabilities.tif)"
+		--stride 16 --probabilities out/demo_probabilities.tif --vector out/demo_fields.gpkg --overwrite
+	@echo "Demo output: $$(pwd)/out/demo_classes.tif (probabilities: $$(pwd)/out/demo_probabilities.tif, polygons: $$(pwd)/out/demo_fields.gpkg)"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -13,6 +13,8 @@ from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
 from geoclassify.models.registry import create_model
 
+pytest_plugins = ["tests.deploy_fixtures"]  # trained, exported and quantized models (evaluate/export tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 

@@ -16,5 +16,10 @@ def info(model: str | None, as_json: bool) -> None:
     """Print the model card of MODEL (default: the bundled model)."""
     from geoclassify.models.files import default_model_path, read_card
 
-    card = read_card(model or default_model_path())
+    if model and model.lower().endswith(".onnx"):
+        from geoclassify.inference.onnx_backend import read_onnx_card
+
+        card = read_onnx_card(model)
+    else:
+        card = read_card(model or default_model_path())
     click.echo(card.to_json() if as_json else card.describe())

@@ -38,12 +38,17 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from geoclassify.cli.benchmark import benchmark
+    from geoclassify.cli.evaluate import evaluate
+    from geoclassify.cli.export import export
     from geoclassify.cli.info import info
     from geoclassify.cli.models import models
+    from geoclassify.cli.polygonize import polygonize
     from geoclassify.cli.predict import predict
+    from geoclassify.cli.quantize import quantize
     from geoclassify.cli.train import train
 
-    for command in (predict, train, info, models):
+    for command in (predict, polygonize, train, evaluate, benchmark, export, quantize, info, models):
         cli.add_command(command)
 
 

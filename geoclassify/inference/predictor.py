@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from geoclassify.errors import ConfigError
 from geoclassify.models.card import ModelCard
+
+if TYPE_CHECKING:  # torch loads only for torch models: an ONNX model runs without it
+    import torch
+    import torch.nn as nn
 
 log = logging.getLogger("geoclassify")
 
@@ -24,7 +26,9 @@ class Predictor(Protocol):
         """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32."""
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str) -> "torch.device":
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -37,7 +41,9 @@ def resolve_device(device: str) -> torch.device:
 class TorchPredictor:
     """Runs a torch model in inference mode: normalisation on the device, channels_last, optional AMP."""
 
-    def __init__(self, model: nn.Module, card: ModelCard, device: str = "auto", amp: bool = False):
+    def __init__(self, model: "nn.Module", card: ModelCard, device: str = "auto", amp: bool = False):
+        import torch
+
         self.card = card
         self.device = resolve_device(device)
         if amp and self.device.type == "cpu":
@@ -50,22 +56,37 @@ class TorchPredictor:
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device).view(shape)
 
     def _autocast(self):
+        import torch
+
         if not self.amp:
             return contextlib.nullcontext()
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    @torch.inference_mode()
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True).float()
-        x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        with self._autocast():
-            logits = self.model(x)
-        return F.softmax(logits.float(), dim=1).cpu().numpy()
+        import torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device, non_blocking=True).float()
+            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                logits = self.model(x)
+            return F.softmax(logits.float(), dim=1).cpu().numpy()
 
 
-def load_predictor(model_path: str, device: str = "auto", amp: bool = False) -> TorchPredictor:
+def load_predictor(model_path: str, device: str = "auto", amp: bool = False, card: str | None = None) -> Predictor:
+    """The backend follows the file: `.onnx` runs on ONNX Runtime (no torch), anything else is a torch model file.
+
+    `card`: a card JSON file for an ONNX model that carries none (one not exported by geoclassify).
+    """
+    if Path(model_path).suffix.lower() == ".onnx":
+        from geoclassify.inference.onnx_backend import OnnxPredictor
+
+        return OnnxPredictor(model_path, device=device, card_path=card)
+    if card is not None:
+        raise ConfigError(f"--card {card} applies to ONNX models only; {model_path} carries its own card")
     from geoclassify.models.files import load_model
 
-    model, card = load_model(model_path)
-    return TorchPredictor(model, card, device=device, amp=amp)
+    model, model_card = load_model(model_path)
+    return TorchPredictor(model, model_card, device=device, amp=amp)

@@ -1,0 +1,1 @@
+"""Deployment: export model files to ONNX and quantize them to INT8."""

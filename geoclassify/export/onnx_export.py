@@ -1,0 +1,104 @@
+"""Export a geoclassify model file to ONNX, with its model card in the ONNX metadata.
+
+The graph takes normalised float32 NCHW input (the card's mean/std are applied by the predictor)
+and returns logits; the batch axis is dynamic, and for segmentation models height and width too.
+torch's exporter (torch.export based) writes it; onnxscript must be installed for that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from geoclassify.errors import GeoclassifyError
+from geoclassify.inference.onnx_backend import CARD_KEY
+from geoclassify.io.atomic import publish, temp_beside
+from geoclassify.io.writer import check_output_path
+from geoclassify.models.card import ModelCard
+
+log = logging.getLogger("geoclassify")
+
+OPSET = 18
+GRAPH_NOTE = "input: normalised float32 NCHW ((pixel - mean) / std from the card); output: logits"
+
+
+class ExportError(GeoclassifyError, RuntimeError):
+    """A model could not be exported or quantized."""
+
+
+def import_onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise GeoclassifyError("ONNX export and quantization need onnx: pip install 'geoclassify[onnx]'") from None
+    return onnx
+
+
+def save_with_card(model_proto, card: ModelCard, output: Path) -> None:
+    """Put the card (and a note on the graph's contract) into the ONNX metadata and write atomically."""
+    onnx = import_onnx()
+    meta = {p.key: p.value for p in model_proto.metadata_props}
+    meta.update({CARD_KEY: card.to_json(), "geoclassify_graph": GRAPH_NOTE})
+    del model_proto.metadata_props[:]
+    onnx.helper.set_model_props(model_proto, meta)
+    tmp = temp_beside(output, ".tmp")
+    try:
+        onnx.save(model_proto, str(tmp))
+        publish(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def with_provenance(card: ModelCard, **extra) -> ModelCard:
+    return dataclasses.replace(card, provenance={**card.provenance, **extra})
+
+
+def trace_to_onnx(model, card: ModelCard):
+    """The ONNX ModelProto of a torch model, with a dynamic batch (and size, for segmentation) axis."""
+    import torch
+
+    try:
+        import onnxscript  # noqa: F401 - torch's exporter needs it
+    except ImportError:
+        raise GeoclassifyError("ONNX export needs onnxscript: pip install 'geoclassify[onnx]'") from None
+    dynamic = torch.export.Dim.DYNAMIC
+    axes = {0: dynamic, 2: dynamic, 3: dynamic} if card.task == "segmentation" else {0: dynamic}
+    example = torch.randn(2, card.in_channels, card.tile_size, card.tile_size)
+    try:
+        program = torch.onnx.export(model, (example,), dynamo=True, input_names=["image"], output_names=["logits"],
+                                    dynamic_shapes=(axes,), opset_version=OPSET, external_data=False, verbose=False)
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds of errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"architecture {card.architecture!r} could not be exported to ONNX: {first}") from None
+    return program.model_proto, example
+
+
+def check_agreement(model, example, output: Path) -> float:
+    """Largest absolute difference between torch and ONNX Runtime logits on the example batch."""
+    import torch
+
+    from geoclassify.inference.onnx_backend import open_session
+
+    with torch.inference_mode():
+        expected = model(example).numpy()
+    session = open_session(output)
+    got = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
+    return float(np.abs(got - expected).max())
+
+
+def export_onnx(model_path: str, output: str, overwrite: bool = False) -> ModelCard:
+    """Write `model_path` (a geoclassify model file) as an ONNX file carrying its card; returns the card."""
+    from geoclassify.models.files import load_model
+
+    out = check_output_path(output, overwrite)
+    model, card = load_model(model_path)
+    card = with_provenance(card, exported_from=str(model_path), format="onnx float32")
+    proto, example = trace_to_onnx(model, card)
+    save_with_card(proto, card, out)
+    diff = check_agreement(model, example, out)
+    log.info("wrote %s (%.1f MB); max |logit difference| to torch on a random batch: %.2g", out,
+             out.stat().st_size / 1e6, diff)
+    return card

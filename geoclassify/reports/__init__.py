@@ -1,0 +1,1 @@
+"""Evaluation and benchmark reports: metrics, plots, Markdown / HTML pages."""
