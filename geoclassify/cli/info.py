@@ -14,11 +14,10 @@ from geoclassify.cli.options import verbosity_options
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info(model: str | None, as_json: bool) -> None:
     """Print the model card of MODEL (default: the bundled model)."""
+    from geoclassify.inference.onnx_backend import is_onnx, read_onnx_card
     from geoclassify.models.files import default_model_path, read_card
 
-    if model and model.lower().endswith(".onnx"):
-        from geoclassify.inference.onnx_backend import read_onnx_card
-
+    if model and is_onnx(model):
         card = read_onnx_card(model)
     else:
         card = read_card(model or default_model_path())

@@ -20,6 +20,11 @@ log = logging.getLogger("geoclassify")
 CARD_KEY = "geoclassify_card"  # the same metadata key as in safetensors model files
 
 
+def is_onnx(path: str | Path) -> bool:
+    """Whether a model file is an ONNX model (run by ONNX Runtime) rather than a torch model file."""
+    return Path(path).suffix.lower() == ".onnx"
+
+
 def import_onnxruntime():
     """onnxruntime, or a clear error naming the extra that installs it."""
     try:

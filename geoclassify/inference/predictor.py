@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -75,15 +74,17 @@ class TorchPredictor:
             return F.softmax(logits.float(), dim=1).cpu().numpy()
 
 
-def load_predictor(model_path: str, device: str = "auto", amp: bool = False, card: str | None = None) -> Predictor:
+def load_predictor(model_path: str, device: str = "auto", amp: bool = False, card: str | None = None,
+                   threads: int | None = None) -> Predictor:
     """The backend follows the file: `.onnx` runs on ONNX Runtime (no torch), anything else is a torch model file.
 
     `card`: a card JSON file for an ONNX model that carries none (one not exported by geoclassify).
+    `threads`: ONNX Runtime's intra-op threads (torch takes its thread count from torch.set_num_threads).
     """
-    if Path(model_path).suffix.lower() == ".onnx":
-        from geoclassify.inference.onnx_backend import OnnxPredictor
+    from geoclassify.inference.onnx_backend import OnnxPredictor, is_onnx
 
-        return OnnxPredictor(model_path, device=device, card_path=card)
+    if is_onnx(model_path):
+        return OnnxPredictor(model_path, device=device, card_path=card, threads=threads)
     if card is not None:
         raise ConfigError(f"--card {card} applies to ONNX models only; {model_path} carries its own card")
     from geoclassify.models.files import load_model

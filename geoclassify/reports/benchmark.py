@@ -50,7 +50,9 @@ COLUMNS = ["model", "backend", "accuracy", "ROC-AUC", "latency batch 1 (ms)", "t
 
 
 def backend_of(path: str, card: ModelCard) -> str:
-    if Path(path).suffix.lower() != ".onnx":
+    from geoclassify.inference.onnx_backend import is_onnx
+
+    if not is_onnx(path):
         return "torch float32"
     return "onnxruntime int8" if "quantization" in card.provenance else "onnxruntime float32"
 
@@ -90,15 +92,13 @@ def measure(predictor, images: np.ndarray, calls: int) -> tuple[float, float]:
 
 def load_predictors(models: list[str], device: str, threads: int | None) -> list:
     """Predictors of the model files; `threads` (if given) for torch and ONNX Runtime alike."""
-    from geoclassify.inference.onnx_backend import OnnxPredictor
     from geoclassify.inference.predictor import load_predictor
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    return [OnnxPredictor(m, device=device, threads=threads) if threads and Path(m).suffix.lower() == ".onnx"
-            else load_predictor(m, device=device) for m in models]
+    return [load_predictor(m, device=device, threads=threads) for m in models]
 
 
 def benchmark(models: list[str], data: str, out: Path, rounds: int = 5, calls: int = 40, device: str = "cpu",
