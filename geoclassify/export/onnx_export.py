@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from geoclassify.errors import GeoclassifyError
-from geoclassify.inference.onnx_backend import CARD_KEY
 from geoclassify.io.atomic import publish, temp_beside
 from geoclassify.io.writer import check_output_path
-from geoclassify.models.card import ModelCard
+from geoclassify.models.card import CARD_KEY, ModelCard
 
 log = logging.getLogger("geoclassify")
 

@@ -13,11 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from geoclassify.errors import ConfigError, GeoclassifyError, InputError, ModelFileError
-from geoclassify.models.card import ModelCard
+from geoclassify.models.card import CARD_KEY, ModelCard
 
 log = logging.getLogger("geoclassify")
-
-CARD_KEY = "geoclassify_card"  # the same metadata key as in safetensors model files
 
 
 def is_onnx(path: str | Path) -> bool:

@@ -10,6 +10,7 @@ from geoclassify.errors import ModelFileError
 
 TASKS = ("classification", "segmentation")
 CARD_FORMAT = 1
+CARD_KEY = "geoclassify_card"  # metadata key holding the card in model files (safetensors and ONNX)
 
 
 @dataclass(frozen=True)

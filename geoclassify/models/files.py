@@ -16,10 +16,9 @@ from safetensors.torch import load_file, save_file
 
 from geoclassify.errors import InputError, ModelFileError
 from geoclassify.io.atomic import publish, temp_beside
-from geoclassify.models.card import ModelCard
+from geoclassify.models.card import CARD_KEY, ModelCard
 from geoclassify.models.registry import create_model
 
-CARD_KEY = "geoclassify_card"
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "agri_s2_rgb_compact.safetensors"
 
 
