@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from geoclassify.errors import GeoclassifyError
-from geoclassify.io.atomic import publish, temp_beside
+from geoclassify.io.atomic import atomic_target
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import CARD_KEY, ModelCard
 
@@ -43,12 +43,8 @@ def save_with_card(model_proto, card: ModelCard, output: Path) -> None:
     meta.update({CARD_KEY: card.to_json(), "geoclassify_graph": GRAPH_NOTE})
     del model_proto.metadata_props[:]
     onnx.helper.set_model_props(model_proto, meta)
-    tmp = temp_beside(output, ".tmp")
-    try:
+    with atomic_target(output) as tmp:
         onnx.save(model_proto, str(tmp))
-        publish(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def with_provenance(card: ModelCard, **extra) -> ModelCard:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def temp_beside(path: Path, suffix: str) -> Path:
@@ -20,3 +22,14 @@ def publish(tmp: Path, path: Path) -> None:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_target(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write; on success it is renamed over `path`, on error deleted."""
+    tmp = temp_beside(path, suffix)
+    try:
+        yield tmp
+        publish(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

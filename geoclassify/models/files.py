@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from geoclassify.errors import InputError, ModelFileError
-from geoclassify.io.atomic import publish, temp_beside
+from geoclassify.io.atomic import atomic_target
 from geoclassify.models.card import CARD_KEY, ModelCard
 from geoclassify.models.registry import create_model
 
@@ -25,13 +25,9 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "agri_s2_rg
 def save_model(model: nn.Module, card: ModelCard, path: str | os.PathLike) -> None:
     """Write weights and card atomically (temporary file, then rename)."""
     path = Path(path)
-    tmp = temp_beside(path, ".tmp")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    try:
+    with atomic_target(path) as tmp:
         save_file(state, str(tmp), metadata={CARD_KEY: card.to_json()})
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_header(path: Path) -> dict:

@@ -14,19 +14,15 @@ from typing import Any
 import torch
 
 from geoclassify.errors import OutputError
-from geoclassify.io.atomic import publish, temp_beside
+from geoclassify.io.atomic import atomic_target
 from geoclassify.training.config import TrainConfig, config_from_dict
 
 CONFIG, CHECKPOINT, METRICS_CSV, METRICS_JSON = "config.yaml", "checkpoint.pt", "metrics.csv", "metrics.json"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = temp_beside(path, ".tmp")
-    try:
+    with atomic_target(path) as tmp:
         tmp.write_bytes(data)
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def git_commit() -> str | None:
