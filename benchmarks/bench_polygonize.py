@@ -3,7 +3,8 @@
 The class raster is a real prediction (the bundled default model on the demo NAIP scene, --stride 2)
 mirror-tiled to the wanted size (see make_large_scene.py), so its regions are real predicted fields; regions
 that reach the source's edge continue into the mirrored copy, so some span the whole raster.
-Every measurement runs in its own process, which reports its wall time and peak RSS.
+Every measurement runs in its own process, which reports its wall time and peak RSS (with its children's:
+`gdal_polygonize_py` runs Debian's /usr/bin/gdal_polygonize.py, from gdal-bin and python3-gdal).
 
     .venv/bin/python benchmarks/bench_polygonize.py build --size 8192
     .venv/bin/python benchmarks/bench_polygonize.py compare --size 8192 --repeat 3
@@ -33,6 +34,7 @@ from make_large_scene import mirror_index
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENES = ROOT / "benchmarks" / "scenes"
+GDAL_POLYGONIZE = "/usr/bin/gdal_polygonize.py"  # Debian gdal-bin + python3-gdal (installed with QGIS)
 SOURCE = SCENES / "naip_prediction_s2.tif"
 SOURCE_COMMAND = ["geoclassify", "-q", "predict", "examples/data/naip_farmland.tif", "-o", str(SOURCE), "--stride", "2"]
 
@@ -78,6 +80,12 @@ def measure_gdal_gpkg(raster: Path, out: Path) -> int:
     return len(geoms)
 
 
+def measure_gdal_polygonize(raster: Path, out: Path) -> int:
+    """GDAL's own command-line tool (Debian's gdal_polygonize.py, 4-connected) writing a GeoPackage."""
+    subprocess.run([GDAL_POLYGONIZE, "-q", str(raster), "-f", "GPKG", str(out), "polygons", "class_id"], check=True)
+    return pyogrio.read_info(out)["features"]
+
+
 def measure_geoclassify(raster: Path, out: Path, **options) -> int:
     return polygonize_raster(str(raster), str(out), PolygonizeOptions(overwrite=True, **options)).features
 
@@ -85,6 +93,7 @@ def measure_geoclassify(raster: Path, out: Path, **options) -> int:
 MEASURES = {
     "gdal_shapes": measure_gdal,
     "gdal_shapes_to_gpkg": measure_gdal_gpkg,
+    "gdal_polygonize_py": measure_gdal_polygonize,
     "geoclassify": measure_geoclassify,
     "geoclassify_sieve_simplify": lambda r, o: measure_geoclassify(r, o, min_area_pixels=16, simplify=40.0),
     "geoclassify_non_agricultural": lambda r, o: measure_geoclassify(r, o, classes=("non_agricultural",)),
@@ -96,7 +105,7 @@ def child(kind: str, raster: Path, out: Path) -> None:
     start = time.perf_counter()
     features = MEASURES[kind](raster, out)
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     print(json.dumps({"kind": kind, "seconds": seconds, "features": features, "peak_rss_mib": rss}))
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from geoclassify.errors import ConfigError
 from geoclassify.io.writer import check_output_path
-from geoclassify.vector.attributes import Measure, feature_batch, feature_schema, large_feature_batch
+from geoclassify.vector.attributes import LargeFeature, Measure, feature_batch, feature_schema, large_feature
 from geoclassify.vector.classes import ClassRaster, ConfidenceRaster, Strip
 from geoclassify.vector.formats import vector_format
 from geoclassify.vector.regions import Polygons, RegionJoiner, strip_polygons
@@ -145,15 +145,15 @@ class PolygonizeRun:
         polys = simplify_coverage(polys, tolerance)
         yield polys if self.keep is None else polys.take(np.isin(polys.classes, list(self.keep)))
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(self) -> Iterator[pa.RecordBatch | LargeFeature]:
         for polys in self.simplified() if self.options.simplify else self.regions():
             large = np.array([isinstance(g, Rings) for g in polys.geoms], bool)
             if (~large).any():
                 yield self._batch(polys.take(~large), feature_batch)
             for i in np.flatnonzero(large):
-                yield self._batch(polys.take([i]), large_feature_batch)
+                yield self._batch(polys.take([i]), large_feature)
 
-    def _batch(self, polys: Polygons, make) -> pa.RecordBatch:
+    def _batch(self, polys: Polygons, make):
         self.counts.update(polys.classes.tolist())
         ids, index = np.unique(polys.classes, return_inverse=True)
         names = np.array([self.raster.name_of(int(c)) for c in ids], dtype=object)[index]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import shapely
@@ -9,7 +11,7 @@ from affine import Affine
 from pyproj import CRS as ProjCRS
 
 from geoclassify.vector.regions import Polygons
-from geoclassify.vector.rings import Rings, chunk_measures, polygon_wkb, world
+from geoclassify.vector.rings import WKB_BLOCK, Rings, chunk_measures, polygon_wkb, world
 
 FIELDS = [("class_id", pa.int32()), ("class_name", pa.string()), ("area_m2", pa.float64()),
           ("perimeter_m", pa.float64())]
@@ -84,23 +86,56 @@ def feature_batch(polys: Polygons, names: np.ndarray, measure: Measure, transfor
     return record_batch(polys, names, area, perimeter, wkb_array(geoms), schema)
 
 
-def large_feature_batch(polys: Polygons, names: np.ndarray, measure: Measure, transform: Affine,
-                        schema: pa.Schema) -> pa.RecordBatch:
-    """A record batch of one large region held as Rings, its WKB written straight from them."""
+def large_feature(polys: Polygons, names: np.ndarray, measure: Measure, transform: Affine,
+                  schema: pa.Schema) -> "LargeFeature":
+    """One large region held as Rings, measured from them; its WKB is written later, straight from them."""
     rings = polys.geoms[0]
     area, perimeter = measure.of_rings(rings, transform)
-    wkb = polygon_wkb(rings, transform)
-    buffers = [None, pa.py_buffer(np.array([0, len(wkb)], np.int64)), pa.py_buffer(wkb)]
-    geometry = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, buffers)
-    return record_batch(polys, names, np.array([area]), np.array([perimeter]), geometry, schema)
+    return LargeFeature(attribute_columns(polys, names, np.array([area]), np.array([perimeter]), schema), rings,
+                        transform)
 
 
-def record_batch(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
-                 geometry: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
+@dataclass(frozen=True)
+class LargeFeature:
+    """A region too large to pass through GEOS: its attribute columns (one row) and its rings."""
+
+    columns: list[pa.Array]
+    rings: Rings
+    transform: Affine
+
+    def batch(self, schema: pa.Schema) -> pa.RecordBatch:
+        """The feature as a record batch, its WKB built in one buffer."""
+        wkb = polygon_wkb(self.rings, self.transform)
+        buffers = [None, pa.py_buffer(np.array([0, len(wkb)], np.int64)), pa.py_buffer(wkb)]
+        geometry = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, buffers)
+        return pa.record_batch(self.columns + [geometry], schema=schema)
+
+    def compact(self) -> "LargeFeature":
+        """The same feature with its rings in one array (holes shared with finished pieces are let go)."""
+        rings = Rings((np.concatenate(self.rings.chunks),), (np.concatenate(self.rings.lengths),))
+        return LargeFeature(self.columns, rings, self.transform)
+
+    def envelope(self) -> tuple[float, float, float, float]:
+        """(min x, max x, min y, max y) in world coordinates: the exterior's, in blocks of vertices."""
+        exterior = self.rings.exterior()
+        lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
+        for a in range(0, len(exterior), WKB_BLOCK):
+            xy = world(exterior[a: a + WKB_BLOCK], self.transform)
+            lo, hi = np.minimum(lo, xy.min(axis=0)), np.maximum(hi, xy.max(axis=0))
+        return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
+
+
+def attribute_columns(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
+                      schema: pa.Schema) -> list[pa.Array]:
     columns = [pa.array(polys.classes.astype(np.int32)), pa.array(names, pa.string()), pa.array(area),
                pa.array(perimeter)]
     if CONFIDENCE_FIELD[0] in schema.names:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = polys.conf_sum / polys.conf_n
         columns.append(pa.array(mean, mask=polys.conf_n == 0))
-    return pa.record_batch(columns + [geometry], schema=schema)
+    return columns
+
+
+def record_batch(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
+                 geometry: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.record_batch(attribute_columns(polys, names, area, perimeter, schema) + [geometry], schema=schema)

@@ -8,7 +8,9 @@ from these arrays (world coordinates computed ring by ring), never becoming a GE
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import shapely
@@ -80,19 +82,48 @@ def chunk_measures(chunk: np.ndarray, lengths: np.ndarray, transform: Affine) ->
     return np.abs(twice) / 2 * abs(transform.determinant), length
 
 
+WKB_BLOCK = 1 << 20  # vertices converted to world coordinates at a time while writing WKB
+
+
+def ring_wkb(chunk: np.ndarray, lengths: np.ndarray, transform: Affine) -> Iterator[bytes]:
+    """WKB of consecutive rings (point count, then x y doubles), in pieces: world coordinates are computed
+    for at most WKB_BLOCK vertices at a time, so a ring of tens of millions of vertices costs little memory."""
+    done, xy = 0, np.zeros((0, 2))  # world coordinates of chunk[done: done + len(xy)]
+    start = 0
+    for n in lengths.tolist():
+        yield struct.pack("<I", n)
+        for a in range(start, start + n, WKB_BLOCK):
+            b = min(start + n, a + WKB_BLOCK)
+            if a < done or b > done + len(xy):
+                done, xy = a, world(chunk[a: a + WKB_BLOCK], transform)
+            yield xy[a - done: b - done].tobytes()
+        start += n
+
+
+def wkb_pieces(rings: Rings, transform: Affine, piece_bytes: int = 1 << 23) -> Iterator[bytes]:
+    """Little-endian WKB of the polygon in world coordinates, as pieces of about `piece_bytes` each."""
+    pending = [struct.pack("<BII", 1, 3, sum(len(n) for n in rings.lengths))]
+    size = 0
+    for chunk, lengths in zip(rings.chunks, rings.lengths):
+        for part in ring_wkb(chunk, lengths, transform):
+            pending.append(part)
+            size += len(part)
+            if size >= piece_bytes:
+                yield b"".join(pending)
+                pending, size = [], 0
+    yield b"".join(pending)
+
+
+def wkb_size(rings: Rings) -> int:
+    """Bytes of the polygon's WKB."""
+    return 9 + sum(4 * len(n) for n in rings.lengths) + 16 * rings.vertices
+
+
 def polygon_wkb(rings: Rings, transform: Affine) -> np.ndarray:
-    """Little-endian WKB of the polygon in world coordinates, written chunk by chunk into one buffer."""
-    lengths = np.concatenate(rings.lengths).astype("<u4")
-    buf = np.empty(9 + 4 * len(lengths) + 16 * int(lengths.sum()), np.uint8)
-    buf[0] = 1
-    buf[1:9] = np.array([3, len(lengths)], "<u4").view(np.uint8)
-    pos = 9
-    for chunk, chunk_lengths in zip(rings.chunks, rings.lengths):
-        data = world(chunk, transform).astype("<f8").view(np.uint8).reshape(-1, 16)
-        start = 0
-        for n in chunk_lengths.astype("<u4"):
-            buf[pos: pos + 4] = n.reshape(1).view(np.uint8)
-            buf[pos + 4: pos + 4 + 16 * int(n)] = data[start: start + n].ravel()
-            pos += 4 + 16 * int(n)
-            start += int(n)
+    """Little-endian WKB of the polygon in world coordinates, in one buffer."""
+    buf = np.empty(wkb_size(rings), np.uint8)
+    pos = 0
+    for piece in wkb_pieces(rings, transform):
+        buf[pos: pos + len(piece)] = np.frombuffer(piece, np.uint8)
+        pos += len(piece)
     return buf

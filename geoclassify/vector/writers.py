@@ -2,7 +2,8 @@
 
 Batches are written as they come (OGR formats through `pyogrio.write_arrow`, GeoParquet as row groups with
 pyarrow), into a private temporary directory beside the target; the finished file(s) are renamed into place,
-so an error or Ctrl-C leaves nothing at the output path.
+so an error or Ctrl-C leaves nothing at the output path. In a GeoPackage, regions too large to pass through
+GDAL cheaply are appended at the end by geoclassify.vector.gpkg.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import tempfile
 import warnings
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -23,8 +25,9 @@ from pyproj import CRS as ProjCRS
 
 from geoclassify.errors import OutputError
 from geoclassify.io.atomic import publish
-from geoclassify.vector.attributes import GEOMETRY
+from geoclassify.vector.attributes import GEOMETRY, LargeFeature
 from geoclassify.vector.formats import VectorFormat
+from geoclassify.vector.gpkg import append_large_features, move_geometry_last
 
 log = logging.getLogger("geoclassify")
 
@@ -72,17 +75,20 @@ def shapefile_names(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tup
     return schema, (batch.rename_columns(names) for batch in batches)
 
 
-def write_ogr(tmp: Path, fmt: VectorFormat, layer: str, schema: pa.Schema, feed: BatchFeed, crs) -> None:
+def write_ogr(tmp: Path, fmt: VectorFormat, layer: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
+              crs) -> None:
     options = {"RFC7946": "YES"} if fmt.name == "geojson" and crs is not None else None
-    batches: Iterable[pa.RecordBatch] = feed
     if fmt.name == "shp":
-        schema, batches = shapefile_names(schema, feed)
-    reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
+        schema, batches = shapefile_names(schema, batches)
+    write = partial(pyogrio.write_arrow, path=str(tmp), layer=layer, driver=fmt.driver, geometry_name=GEOMETRY,
+                    geometry_type="Polygon", crs=crs.to_wkt() if crs is not None else None, layer_options=options)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)  # the raster's warning said it
-        pyogrio.write_arrow(reader, str(tmp), layer=layer, driver=fmt.driver, geometry_name=GEOMETRY,
-                            geometry_type="Polygon", crs=crs.to_wkt() if crs is not None else None,
-                            layer_options=options)
+        if fmt.name == "gpkg":  # an empty layer first, its geometry moved last for append_large_features
+            write(pa.RecordBatchReader.from_batches(schema, iter([])))
+            move_geometry_last(tmp, layer)
+            write = partial(write, append=True, layer_options=None)
+        write(pa.RecordBatchReader.from_batches(schema, iter(batches)))
 
 
 def geoparquet_metadata(crs) -> dict[bytes, bytes]:
@@ -93,23 +99,39 @@ def geoparquet_metadata(crs) -> dict[bytes, bytes]:
     return {b"geo": json.dumps(geo).encode()}
 
 
-def write_geoparquet(tmp: Path, schema: pa.Schema, feed: BatchFeed, crs) -> None:
+def write_geoparquet(tmp: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], crs) -> None:
     schema = schema.with_metadata(geoparquet_metadata(crs))
     with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
-        for batch in feed:
+        for batch in batches:
             writer.write_batch(batch.replace_schema_metadata(schema.metadata))
 
 
+def record_batches(items: Iterable[pa.RecordBatch | LargeFeature], schema: pa.Schema,
+                   held_back: list[LargeFeature] | None) -> Iterator[pa.RecordBatch]:
+    """Record batches of `items`; large features go to `held_back` if it is given, else become batches."""
+    for item in items:
+        if isinstance(item, LargeFeature):
+            if held_back is not None:
+                held_back.append(item.compact())
+                continue
+            item = item.batch(schema)
+        yield item
+
+
 def write_features(path: Path, fmt: VectorFormat, layer: str, schema: pa.Schema,
-                   batches: Iterable[pa.RecordBatch], crs) -> None:
-    """Stream `batches` into `path` atomically; errors from producing the batches are raised as they are."""
+                   batches: Iterable[pa.RecordBatch | LargeFeature], crs) -> None:
+    """Stream `batches` into `path` atomically; errors from producing the batches are raised as they are.
+    In a GeoPackage, large features are appended at the end with their geometry streamed (vector.gpkg)."""
     feed = BatchFeed(batches)
+    held_back: list[LargeFeature] | None = [] if fmt.name == "gpkg" else None
     with staging(path) as tmp:
         try:
             if fmt.name == "parquet":
-                write_geoparquet(tmp, schema, feed, crs)
+                write_geoparquet(tmp, schema, record_batches(feed, schema, None), crs)
             else:
-                write_ogr(tmp, fmt, layer, schema, feed, crs)
+                write_ogr(tmp, fmt, layer, schema, record_batches(feed, schema, held_back), crs)
+            if held_back:
+                append_large_features(tmp, layer, schema.names[:-1], held_back)
         except Exception as exc:
             if feed.error is not None:
                 raise feed.error from None

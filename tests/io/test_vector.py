@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from pathlib import Path
 
@@ -332,11 +333,44 @@ def test_unknown_extension_and_overwrite(classes_tif, tmp_path):
     assert pyogrio.read_info(tmp_path / "out.shp")["features"] > pyogrio.read_info(out)["features"] / 2
 
 
-def test_large_regions_written_from_rings_equal_polygons(classes_tif, tmp_path, monkeypatch):
-    expected = run(classes_tif, tmp_path / "geos.gpkg", block_rows=9)
+def rtree_rows(path: Path, layer: str) -> dict[int, tuple[float, ...]]:
+    with sqlite3.connect(path) as con:
+        column, = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)).fetchone()
+        return {row[0]: row[1:] for row in con.execute(f'SELECT * FROM "rtree_{layer}_{column}"')}
+
+
+def triggers(path: Path) -> set[str]:
+    with sqlite3.connect(path) as con:
+        return {sql for sql, in con.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")}
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".fgb"])
+def test_large_regions_written_from_rings_equal_polygons(suffix, classes_tif, tmp_path, monkeypatch):
+    expected = run(classes_tif, tmp_path / f"geos{suffix}", block_rows=9)
     monkeypatch.setattr("geoclassify.vector.regions.LARGE", 20)  # most joined regions take the rings path
-    rings = run(classes_tif, tmp_path / "rings.gpkg", block_rows=9)
+    monkeypatch.setattr("geoclassify.vector.rings.WKB_BLOCK", 7)  # their WKB in many pieces
+    rings = run(classes_tif, tmp_path / f"rings{suffix}", block_rows=9)
     assert rings.geometry.is_valid.all()
     assert canonical(rings) == canonical(expected)
     for column in ("area_m2", "perimeter_m"):
         assert np.allclose(np.sort(rings[column]), np.sort(expected[column]), rtol=1e-9)
+
+
+def test_large_regions_appended_to_geopackage_keep_index_and_extent(classes_tif, tmp_path, monkeypatch):
+    plain = tmp_path / "geos.gpkg"
+    expected = run(classes_tif, plain, block_rows=9)
+    monkeypatch.setattr("geoclassify.vector.regions.LARGE", 20)
+    out = tmp_path / "rings.gpkg"
+    df = run(classes_tif, out, block_rows=9).set_index(pyogrio.read_dataframe(out, fid_as_index=True).index)
+    index = rtree_rows(out, "rings")
+    assert sorted(index) == sorted(df.index), "one spatial index row per feature"
+    for fid, (min_x, max_x, min_y, max_y) in index.items():  # float32 boxes rounded outwards
+        x0, y0, x1, y1 = df.geometry[fid].bounds
+        assert min_x <= x0 and max_x >= x1 and min_y <= y0 and max_y >= y1
+        assert np.allclose([min_x, max_x, min_y, max_y], [x0, x1, y0, y1], rtol=1e-6)
+    assert triggers(out) == {re.sub(r"\bgeos\b|(?<=_)geos(?=\b|_)", "rings", sql) for sql in triggers(plain)}
+    assert pyogrio.read_info(out)["features"] == len(df) == len(expected)
+    assert np.allclose(pyogrio.read_info(out)["total_bounds"], expected.total_bounds)
+    box = shapely.box(*df.geometry.iloc[len(df) // 2].bounds)  # GDAL's bbox query goes through the index
+    found = pyogrio.read_dataframe(out, bbox=box.bounds)
+    assert len(found) == int(df.geometry.intersects(box).sum())
