@@ -110,11 +110,6 @@ class LargeFeature:
         geometry = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, buffers)
         return pa.record_batch(self.columns + [geometry], schema=schema)
 
-    def compact(self) -> "LargeFeature":
-        """The same feature with its rings in one array (holes shared with finished pieces are let go)."""
-        rings = Rings((np.concatenate(self.rings.chunks),), (np.concatenate(self.rings.lengths),))
-        return LargeFeature(self.columns, rings, self.transform)
-
     def envelope(self) -> tuple[float, float, float, float]:
         """(min x, max x, min y, max y) in world coordinates: the exterior's, in blocks of vertices."""
         exterior = self.rings.exterior()

@@ -17,6 +17,7 @@ import shapely
 from affine import Affine
 
 LARGE = 1_000_000  # vertices from which a finished region is written from its rings, not as a GEOS polygon
+WKB_BLOCK = 1 << 18  # vertices handled at a time when measuring a large region or writing its WKB
 
 
 @dataclass(frozen=True)
@@ -64,25 +65,30 @@ def world(coords: np.ndarray, transform: Affine) -> np.ndarray:
     return np.column_stack([a * x + b * y + c, d * x + e * y + f])
 
 
-def per_ring(segment_values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Sums per ring of values of consecutive point pairs (n - 1 of them for n points of concatenated closed
-    rings starting at `offsets`), leaving out the pairs that join one ring to the next."""
-    values = np.r_[segment_values, 0]
-    values[offsets[1:] - 1] = 0
-    return np.add.reduceat(values, offsets[:-1])
+def segment_sums(values: np.ndarray, ring: np.ndarray, rings: int) -> np.ndarray:
+    """Sums per ring of per-segment `values` whose rings (non-decreasing) are `ring`."""
+    sums = np.zeros(rings, values.dtype)
+    if len(values):
+        first = np.flatnonzero(np.r_[True, ring[1:] != ring[:-1]])
+        sums[ring[first]] = np.add.reduceat(values, first)
+    return sums
 
 
 def chunk_measures(chunk: np.ndarray, lengths: np.ndarray, transform: Affine) -> tuple[np.ndarray, np.ndarray]:
-    """Planar area (unsigned, exact from pixel coordinates) and length of each ring of a chunk, in CRS units."""
+    """Planar area (unsigned, exact from pixel coordinates) and length of each ring of a chunk, in CRS units;
+    computed WKB_BLOCK vertices at a time, so a ring of tens of millions of vertices costs little memory."""
     offsets = np.r_[0, np.cumsum(lengths)]
-    p = chunk.astype(np.int64)
-    twice = per_ring(p[:-1, 0] * p[1:, 1] - p[1:, 0] * p[:-1, 1], offsets)
-    xy = world(chunk, transform)
-    length = per_ring(np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1])), offsets)
+    twice = np.zeros(len(lengths), np.int64)
+    length = np.zeros(len(lengths))
+    for a in range(0, max(len(chunk) - 1, 0), WKB_BLOCK):
+        b = min(len(chunk), a + WKB_BLOCK + 1)  # segments a .. b - 2, from each point to the next
+        ring = np.searchsorted(offsets, np.arange(a, b - 1), "right") - 1
+        inside = np.arange(a + 1, b) < offsets[ring + 1]  # leaves out the pairs joining one ring to the next
+        p, xy = chunk[a:b].astype(np.int64), world(chunk[a:b], transform)
+        cross = (p[:-1, 0] * p[1:, 1] - p[1:, 0] * p[:-1, 1])[inside]
+        twice += segment_sums(cross, ring[inside], len(lengths))
+        length += segment_sums(np.hypot(np.diff(xy[:, 0]), np.diff(xy[:, 1]))[inside], ring[inside], len(lengths))
     return np.abs(twice) / 2 * abs(transform.determinant), length
-
-
-WKB_BLOCK = 1 << 20  # vertices converted to world coordinates at a time while writing WKB
 
 
 def ring_wkb(chunk: np.ndarray, lengths: np.ndarray, transform: Affine) -> Iterator[bytes]:

@@ -112,7 +112,7 @@ def record_batches(items: Iterable[pa.RecordBatch | LargeFeature], schema: pa.Sc
     for item in items:
         if isinstance(item, LargeFeature):
             if held_back is not None:
-                held_back.append(item.compact())
+                held_back.append(item)
                 continue
             item = item.batch(schema)
         yield item
