@@ -26,13 +26,13 @@ from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
 from geoclassify.models.registry import count_parameters, create_model
 from geoclassify.training.augment import mix_batch
-from geoclassify.training.chips import ChipStream, band_stats, collate, scan_chip_folders, split_by_place
+from geoclassify.training.chips import band_stats, scan_chip_folders, split_by_place
 from geoclassify.training.config import TrainConfig
 from geoclassify.training.class_mapping import IGNORE
 from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
-from geoclassify.training.scenes import (SceneReader, SceneWindowStream, scene_mapping, scene_pairs, split_blocks,
-                                        window_stats)
 from geoclassify.training.run import RunDir, write_atomic
+from geoclassify.training.scenes import SceneReader, scene_mapping, scene_pairs, split_blocks, window_stats
+from geoclassify.training.streams import ChipStream, SceneWindowStream, collate
 
 log = logging.getLogger("geoclassify")
 
