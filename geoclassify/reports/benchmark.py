@@ -58,7 +58,10 @@ def backend_of(path: str, card: ModelCard) -> str:
 
 
 def count_flops(card: ModelCard) -> tuple[int, float]:
-    """Parameters and forward GFLOPs of one input chip, counted by torch's FlopCounterMode on the architecture."""
+    """Parameters and forward GFLOPs of one input chip, counted by torch's FlopCounterMode on the architecture;
+    models trained outside torch (Keras) carry both counts in their card."""
+    if "gflops" in card.provenance:
+        return card.provenance["parameters"], card.provenance["gflops"]
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from geoclassify.errors import ConfigError, GeoclassifyError
+from geoclassify.errors import ConfigError, TrainingError
 from geoclassify.inference.predictor import resolve_device
 from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
@@ -33,10 +33,6 @@ from geoclassify.training.sources import DataInfo, chip_source, scene_source, tr
 from geoclassify.training.streams import ChipStream, SceneWindowStream, collate
 
 log = logging.getLogger("geoclassify")
-
-
-class TrainingError(GeoclassifyError, RuntimeError):
-    """Training cannot go on (NaN loss, out of memory)."""
 
 
 @dataclass
