@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import yaml
 
 from geoclassify.training.chips import scan_chip_folders, split_by_place
 from geoclassify.training.config import config_from_dict, load_config
 from geoclassify.training.trainer import train as torch_train
+
+from tests.training.conftest import AGNET
 
 from .conftest import geoclassify, keras_config, needs_keras, write_config
 
@@ -81,7 +84,8 @@ def test_the_model_file_runs_in_predict_and_evaluate(keras_run, agnet_scene, tmp
 
 @needs_keras
 def test_cache_is_written_then_reused(keras_run, tmp_path):
-    """Train chips made unreadable after the first run still train in the second: they come from the cache."""
+    """Train chips made unreadable after the first run still train in the second: they come from the cache.
+    The second run also starts from the first one's model (--pretrained best.keras)."""
     run, config, cache, chips = keras_run
     indexes = sorted(p.name for p in cache.glob("*.index"))
     assert [name.split("-")[0] for name in indexes] == ["test", "train", "val"]
@@ -95,12 +99,13 @@ def test_cache_is_written_then_reused(keras_run, tmp_path):
         with pytest.raises(rasterio.errors.RasterioIOError):
             rasterio.open(sorted(train_chips)[0])
         proc = geoclassify("-v", "train", "--config", config, "--out", tmp_path / "again", "--cache-dir", cache,
-                           "--epochs", "1")
+                           "--epochs", "1", "--pretrained", run / "best.keras")
     finally:
         for path, data in saved.items():
             path.write_bytes(data)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "decoded samples from the cache" in proc.stderr
+    assert "pretrained: 320 of 320 weight tensors from" in proc.stderr
     history = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert history[0]["train_skipped"] == 0
     assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == written
@@ -143,3 +148,37 @@ def test_the_keras_trainer_process_never_imports_torch():
             "assert 'torch' not in sys.modules, 'torch was imported beside TensorFlow'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@needs_keras
+@pytest.mark.slow
+def test_scene_windows_train_a_chip_classifier(agnet_scene, tmp_path):
+    """Scenes with a label raster: windows read by SceneReader, each labelled by its majority class."""
+    from tests.training.test_scenes import MAPPING, scene_config
+
+    values = scene_config([{"image": str(agnet_scene), "labels": str(AGNET / "target" / "cdl_2015245_10_12.tif")}])
+    values["data"]["block_size"] = 32
+    values["model"] = {"framework": "keras", "arch": "resnet50"}
+    values["data"]["class_mapping"] = MAPPING
+    config = write_config(tmp_path / "scene.yaml", values)
+    proc = geoclassify("train", "--config", config, "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads(geoclassify("info", "--json", tmp_path / "run" / "best.onnx").stdout)
+    assert card["task"] == "classification" and card["class_names"] == ["agricultural", "non_agricultural"]
+    # random training windows change every epoch and are not cached; the fixed validation / test windows are
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").glob("*.index")) == ["test", "val"]
+
+
+@needs_keras
+@pytest.mark.slow
+def test_resume_continues_a_run(agnet_chips, tmp_path):
+    values = keras_config(agnet_chips, epochs=1)
+    config = write_config(tmp_path / "run.yaml", values)
+    run = tmp_path / "run"
+    assert geoclassify("train", "--config", config, "--out", run).returncode == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["optim"]["epochs"] = 2  # continue the finished run for one more epoch
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    proc = geoclassify("train", "--resume", run)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [row["epoch"] for row in json.loads((run / "metrics.json").read_text())] == [1, 2]
