@@ -25,7 +25,7 @@ def geoclassify(*args: str, timeout: int = 900, **kwargs) -> subprocess.Complete
 
 
 def keras_config(chips: Path, **optim) -> dict:
-    values = chip_config(chips, epochs=2, cutmix=0.5, **optim)
+    values = chip_config(chips, **{"epochs": 2, "cutmix": 0.5, **optim})
     values["model"] = {"framework": "keras", "arch": "resnet50"}
     return values
 
