@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,train,onnx,report]'
+	$(BIN)/python -m pip install --quiet -e '.[test,train,onnx,report,keras]'
 	touch $(STAMP)
 
 demo: setup

@@ -29,8 +29,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from geoclassify.models.registry import create_model
 from geoclassify.training.augment import build_augment
-from geoclassify.training.chips import ChipStream, band_stats, collate, read_image, scan_chip_folders, split_by_place
+from geoclassify.training.chips import band_stats, read_image, scan_chip_folders, split_by_place
 from geoclassify.training.config import load_config
+from geoclassify.training.streams import ChipStream, collate
 
 
 def pss_mib(pid: int) -> float:

@@ -23,3 +23,7 @@ class IncompatibleSceneError(GeoclassifyError, ValueError):
 
 class ConfigError(GeoclassifyError, ValueError):
     """An option or setting has an invalid value."""
+
+
+class TrainingError(GeoclassifyError, RuntimeError):
+    """Training cannot go on (NaN loss, out of memory)."""

@@ -16,9 +16,12 @@ def info(model: str | None, as_json: bool) -> None:
     """Print the model card of MODEL (default: the bundled model)."""
     from geoclassify.inference.onnx_backend import is_onnx, read_onnx_card
     from geoclassify.models.files import default_model_path, read_card
+    from geoclassify.models.keras_file import is_keras, read_keras_card
 
     if model and is_onnx(model):
         card = read_onnx_card(model)
+    elif model and is_keras(model):
+        card = read_keras_card(model)
     else:
         card = read_card(model or default_model_path())
     click.echo(card.to_json() if as_json else card.describe())

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import click
 
 from geoclassify.cli.options import is_quiet, verbosity_options
-from geoclassify.errors import GeoclassifyError
+from geoclassify.errors import ConfigError, GeoclassifyError
+from geoclassify.keras import INSTALL_HINT, check_arch, keras_available
 
 log = logging.getLogger("geoclassify")
 
 # shortcut flag -> config key
-SHORTCUTS = {"arch": "model.arch", "pretrained": "model.pretrained", "epochs": "optim.epochs",
+SHORTCUTS = {"framework": "model.framework", "arch": "model.arch", "pretrained": "model.pretrained", "epochs": "optim.epochs",
              "batch_size": "optim.batch_size", "lr": "optim.lr", "device": "device", "data": "data.path",
              "workers": "loader.workers", "cache_dir": "loader.cache_dir"}
 
@@ -23,6 +27,8 @@ SHORTCUTS = {"arch": "model.arch", "pretrained": "model.pretrained", "epochs": "
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory to create (e.g. runs/NAME).")
 @click.option("--resume", "resume_path", type=click.Path(file_okay=False), help="Continue an interrupted run.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. optim.lr=0.001.")
+@click.option("--framework", type=click.Choice(["torch", "keras"]),
+              help="torch (default) or keras: a Keras 3 ResNet-50 on tf.data, trained in its own process.")
 @click.option("--arch", help="Architecture (see `geoclassify models`; any timm model as timm:NAME).")
 @click.option("--pretrained", help="Local weights file to start from (or 'true' for timm hub weights).")
 @click.option("--data", help="Data path (chip folders: one folder per class).")
@@ -36,19 +42,24 @@ SHORTCUTS = {"arch": "model.arch", "pretrained": "model.pretrained", "epochs": "
 @verbosity_options
 @click.pass_context
 def train(ctx: click.Context, config_path, out, resume_path, overrides, amp, **shortcuts) -> None:
-    """Train a model on labelled chips; writes metrics, TensorBoard logs and best/last model files."""
+    """Train a model on labelled chips or scenes; writes metrics, TensorBoard logs and best/last model files.
+
+    With --framework keras, a Keras 3 ResNet-50 is trained in a separate process (TensorFlow never shares a
+    process with torch) and saved as best.onnx / last.onnx (and .keras) with the same model card.
+    """
     try:
         from geoclassify.training.config import load_config
-        from geoclassify.training.trainer import resume, train as run_training
+        from geoclassify.training.run import RunDir
     except ImportError as exc:
-        raise GeoclassifyError(f"training needs the train extra ({exc.name} is missing): "
-                               "pip install 'geoclassify[train]'") from None
+        raise missing_train_extra(exc) from None
 
     progress = not is_quiet(ctx)
     if resume_path:
         if config_path or out or overrides or any(v is not None for v in shortcuts.values()):
             raise click.UsageError("--resume continues a run with its saved config; give no other options")
-        result = resume(resume_path, progress)
+        if RunDir(resume_path).load_config().model.framework == "keras":
+            run_keras(ctx, ["--resume", resume_path])
+        result = torch_trainer().resume(resume_path, progress)
     else:
         if not out:
             raise click.UsageError("--out RUN_DIR is required (or --resume RUN_DIR)")
@@ -56,8 +67,42 @@ def train(ctx: click.Context, config_path, out, resume_path, overrides, amp, **s
         if amp:
             pairs.append("optim.amp=true")
         config = load_config(config_path, [*pairs, *overrides])
-        result = run_training(config, out, progress)
+        if config.model.framework == "keras":
+            check_arch(config.model.arch)
+            args = ["--config", config_path] if config_path else []
+            run_keras(ctx, [*args, "--out", out, *(a for pair in [*pairs, *overrides] for a in ("--set", pair))])
+        if config.model.framework != "torch":
+            raise ConfigError(f"model.framework must be torch or keras, not {config.model.framework!r}")
+        result = torch_trainer().train(config, out, progress)
     test = result["test"]
     log.info("best epoch %d; test %s", result["best_epoch"],
              ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float)))
     click.echo(json.dumps(result))
+
+
+def missing_train_extra(exc: ImportError) -> GeoclassifyError:
+    return GeoclassifyError(f"training needs the train extra ({exc.name} is missing): pip install 'geoclassify[train]'")
+
+
+def torch_trainer():
+    """geoclassify.training.trainer (imports torch), or a clear error naming the missing extra."""
+    try:
+        from geoclassify.training import trainer
+    except ImportError as exc:
+        raise missing_train_extra(exc) from None
+    return trainer
+
+
+def run_keras(ctx: click.Context, args: list[str]) -> None:
+    """Run the Keras trainer in its own process (TensorFlow and torch must not share one) and exit with its code."""
+    if not keras_available():
+        raise GeoclassifyError(INSTALL_HINT)
+    root = ctx.find_root().ensure_object(dict)
+    flags = ["-v"] * root.get("verbose", 0) + (["-q"] if root.get("quiet") else [])
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    child = subprocess.Popen([sys.executable, "-m", "geoclassify.keras", *flags, *args], env=env)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:  # the child got the same Ctrl-C and says what it kept
+        code = child.wait()
+    ctx.exit(code)

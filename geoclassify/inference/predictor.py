@@ -82,7 +82,10 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
     `threads`: ONNX Runtime's intra-op threads (torch takes its thread count from torch.set_num_threads).
     """
     from geoclassify.inference.onnx_backend import OnnxPredictor, is_onnx
+    from geoclassify.models.keras_file import is_keras, onnx_beside
 
+    if is_keras(model_path):
+        raise ConfigError(onnx_beside(model_path))
     if is_onnx(model_path):
         return OnnxPredictor(model_path, device=device, card_path=card, threads=threads)
     if card is not None:

@@ -58,7 +58,10 @@ def backend_of(path: str, card: ModelCard) -> str:
 
 
 def count_flops(card: ModelCard) -> tuple[int, float]:
-    """Parameters and forward GFLOPs of one input chip, counted by torch's FlopCounterMode on the architecture."""
+    """Parameters and forward GFLOPs of one input chip, counted by torch's FlopCounterMode on the architecture;
+    models trained outside torch (Keras) carry both counts in their card."""
+    if "gflops" in card.provenance:
+        return card.provenance["parameters"], card.provenance["gflops"]
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -173,6 +176,7 @@ def write_results(rows: list[Row], out: Path, data: str, rounds: int, calls: int
     notes = (f"\nData: {data}. Accuracy and ROC-AUC on all of them; latency: median of {calls} single-chip calls "
              f"per round; throughput: median of the batch-of-{THROUGHPUT_BATCH} calls per round; each the median of "
              f"{rounds} interleaved rounds after a warm-up round. FLOPs: torch FlopCounterMode, forward, one chip "
-             f"(the architecture of the file; 1 MAC = 2 FLOPs). Machine: {environment_line(threads)}.\n")
+             f"(the architecture of the file; Keras models: their convolution and dense layers, counted when trained; "
+             f"1 MAC = 2 FLOPs). Machine: {environment_line(threads)}.\n")
     write_atomic(out / "results.md", (markdown_table(COLUMNS, table_rows(rows)) + "\n" + notes).encode())
     plots.latency_plot([f"{r.model} ({r.backend})" for r in rows], [r.latency_ms for r in rows], out / "latency.png")

@@ -1,20 +1,18 @@
-"""Chip folders (one folder per class), split by place, streamed through an IterableDataset."""
+"""Chip folders (one folder per class): scanning, split by place, decoding, band statistics.
+
+No torch here: the PyTorch and Keras trainers both read their chips through this module.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.multiprocessing as mp
-from torch.utils.data import IterableDataset, get_worker_info
 
 from geoclassify.errors import ConfigError, InputError
-from geoclassify.training.augment import build_augment
 from geoclassify.training.config import DataConfig
 from geoclassify.training.splits import split_groups
 
@@ -111,69 +109,3 @@ def band_stats(samples: list[Sample], bands: list[int], limit: int = 512) -> Ban
     dtype, count = stacked.dtype.name, stacked.shape[1]
     stacked = stacked.astype(np.float64)
     return BandStats(stacked.mean(0).tolist(), np.maximum(stacked.std(0), 1e-6).tolist(), dtype, count)
-
-
-class ChipStream(IterableDataset):
-    """Streams (image, label) samples, decoded on the fly in each worker, in a per-epoch order.
-
-    Unreadable images are not fatal: they come out as ("bad", reason) and the collate function
-    counts them. The epoch lives in shared memory so persistent workers see `set_epoch`.
-    """
-
-    def __init__(self, samples: list[Sample], bands: list[int], mean: list[float], std: list[float], *,
-                 shuffle: bool, augment: bool, seed: int = 0, cache_dir: str | None = None):
-        self.samples, self.bands, self.shuffle, self.augment, self.seed = samples, bands, shuffle, augment, seed
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.asarray(std, np.float32)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self._epoch = mp.Value("i", 0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.value = epoch
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def load(self, sample: Sample) -> np.ndarray:
-        if self.cache_dir is None:
-            return read_image(sample.path, self.bands)
-        key = hashlib.sha1(f"{sample.path}|{self.bands}".encode()).hexdigest()
-        cached = self.cache_dir / f"{key}.npy"
-        if cached.exists():
-            return np.load(cached)
-        arr = read_image(sample.path, self.bands)
-        tmp = cached.with_suffix(f".{mp.current_process().pid}.tmp.npy")
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(tmp, arr)
-        tmp.replace(cached)
-        return arr
-
-    def __iter__(self):
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        epoch = self._epoch.value
-        order = (np.random.default_rng([self.seed, epoch]).permutation(len(self.samples)) if self.shuffle
-                 else np.arange(len(self.samples)))
-        augment = build_augment(seed=self.seed * 1_000_003 + epoch * 1009 + worker) if self.augment else None
-        for i in order[worker::workers]:
-            sample = self.samples[i]
-            try:
-                image = self.load(sample)
-            except Exception as exc:  # noqa: BLE001 - a damaged file must not stop the run
-                yield ("bad", f"{sample.path}: {exc}")
-                continue
-            if augment is not None:
-                image = augment(image=image)["image"]
-            x = (image.astype(np.float32) - self.mean) / self.std
-            yield torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), sample.label
-
-
-def collate(items: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list[tuple[str, str]]]:
-    """Stack good samples; return (kind, reason) of the others: "bad" (unreadable) or "skip" (unusable)."""
-    bad = [item for item in items if isinstance(item[0], str)]
-    good = [item for item in items if not isinstance(item[0], str)]
-    if not good:
-        return None, None, bad
-    targets = [g[1] for g in good]
-    y = torch.stack(targets) if isinstance(targets[0], torch.Tensor) else torch.tensor(targets)
-    return torch.stack([g[0] for g in good]), y, bad

@@ -46,6 +46,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    framework: str = "torch"  # torch | keras (a Keras ResNet-50 trained in its own process; pip install geoclassify[keras])
     arch: str = "compact_cnn"
     pretrained: str | bool = False  # True: timm hub weights (internet); a path: a local weights file
     kwargs: dict[str, Any] = field(default_factory=dict)

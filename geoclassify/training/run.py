@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from geoclassify.errors import OutputError
 from geoclassify.io.atomic import atomic_target
 from geoclassify.training.config import TrainConfig, config_from_dict
@@ -34,14 +32,17 @@ def git_commit() -> str | None:
         return None
 
 
-def environment() -> dict[str, Any]:
-    import timm
-
+def environment(**frameworks: Any) -> dict[str, Any]:
+    """Python, platform, geoclassify and the command line, plus the framework's versions (default: torch, timm)."""
     import geoclassify
 
-    return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
-            "timm": timm.__version__, "geoclassify": geoclassify.__version__, "cuda": torch.cuda.is_available(),
-            "argv": sys.argv}
+    if not frameworks:
+        import timm
+        import torch
+
+        frameworks = {"torch": torch.__version__, "timm": timm.__version__, "cuda": torch.cuda.is_available()}
+    return {"python": platform.python_version(), "platform": platform.platform(), **frameworks,
+            "geoclassify": geoclassify.__version__, "argv": sys.argv}
 
 
 class RunDir:
@@ -50,7 +51,8 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    def create(self, config: TrainConfig) -> None:
+    def create(self, config: TrainConfig, env: dict[str, Any] | None = None) -> None:
+        """Make the folder and write the resolved config and provenance (`env`: see `environment`)."""
         if self.path.exists() and any(self.path.iterdir()):
             raise OutputError(f"run directory {self.path} exists and is not empty; use --resume {self.path} "
                               "to continue it, or another --out")
@@ -58,7 +60,7 @@ class RunDir:
             raise OutputError(f"directory {self.path.parent} for the run does not exist; create it first")
         self.path.mkdir(exist_ok=True)
         write_atomic(self.path / CONFIG, config.to_yaml().encode())
-        info = {"git_commit": git_commit(), "environment": environment()}
+        info = {"git_commit": git_commit(), "environment": env or environment()}
         write_atomic(self.path / "run.json", json.dumps(info, indent=2).encode())
 
     def load_config(self) -> TrainConfig:
@@ -79,11 +81,15 @@ class RunDir:
         write_atomic(self.path / METRICS_CSV, buf.getvalue().encode())
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
+        import torch
+
         buf = io.BytesIO()
         torch.save(state, buf)
         write_atomic(self.path / CHECKPOINT, buf.getvalue())
 
     def load_checkpoint(self) -> dict[str, Any]:
+        import torch
+
         file = self.path / CHECKPOINT
         if not file.is_file():
             raise OutputError(f"{self.path} has no {CHECKPOINT} to resume from")

@@ -1,4 +1,7 @@
-"""Scenes with label rasters: random windows from spatial blocks, labels reprojected on the fly."""
+"""Scenes with label rasters: random windows from spatial blocks, labels reprojected on the fly.
+
+No torch here: the PyTorch and Keras trainers both read their windows through `SceneReader`.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import torch
-import torch.multiprocessing as mp
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
-from torch.utils.data import IterableDataset, get_worker_info
 
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
 from geoclassify.io.scene import open_dataset
-from geoclassify.training.augment import build_augment
 from geoclassify.training.class_mapping import IGNORE, ClassMapping, load_class_mapping
 from geoclassify.training.config import DataConfig
 from geoclassify.training.polygons import PolygonLabels
@@ -204,43 +203,6 @@ def random_windows(blocks: list[Block], size: int, count: int, rng: np.random.Ge
         b = blocks[i]
         out.append((b.scene, b.row + int(rng.integers(0, b.height - size + 1)), b.col + int(rng.integers(0, b.width - size + 1))))
     return out
-
-
-class SceneWindowStream(IterableDataset):
-    """Streams (image, label map) windows; training windows are drawn anew each epoch."""
-
-    def __init__(self, reader: SceneReader, blocks: list[Block], size: int, mean: list[float], std: list[float], *,
-                 count: int | None, augment: bool, min_labelled: float, seed: int = 0):
-        self.reader, self.blocks, self.size, self.count = reader, blocks, size, count
-        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-        self.augment, self.min_labelled, self.seed = augment, min_labelled, seed
-        self._epoch = mp.Value("i", 0)
-        self._fixed = block_windows(blocks, size) if count is None else None
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch.value = epoch
-
-    def __len__(self) -> int:
-        return self.count if self.count is not None else len(self._fixed)
-
-    def __iter__(self):
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        epoch = self._epoch.value
-        windows = self._fixed if self._fixed is not None else random_windows(
-            self.blocks, self.size, self.count, np.random.default_rng([self.seed, epoch]))
-        augment = build_augment(seed=self.seed * 1_000_003 + epoch * 1009 + worker) if self.augment else None
-        for scene, row, col in windows[worker::workers]:
-            pixels, classes = self.reader.read(scene, row, col, self.size)
-            if (classes != IGNORE).mean() < self.min_labelled:
-                yield ("skip", f"window {row},{col} of {self.reader.pairs[scene].image}: too few labelled pixels")
-                continue
-            if augment is not None:
-                out = augment(image=pixels, mask=classes)
-                pixels, classes = out["image"], out["mask"]
-            x = (pixels.astype(np.float32) - self.mean) / self.std
-            yield (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),
-                   torch.from_numpy(np.ascontiguousarray(classes).astype(np.int64)))
 
 
 def window_stats(reader: SceneReader, blocks: list[Block], size: int, n: int = 64) -> tuple[list[float], list[float], str, np.ndarray]:

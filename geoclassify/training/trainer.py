@@ -9,52 +9,37 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from geoclassify.errors import ConfigError, GeoclassifyError
+from geoclassify.errors import ConfigError, TrainingError
 from geoclassify.inference.predictor import resolve_device
 from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
 from geoclassify.models.registry import count_parameters, create_model
 from geoclassify.training.augment import mix_batch
-from geoclassify.training.chips import ChipStream, band_stats, collate, scan_chip_folders, split_by_place
 from geoclassify.training.config import TrainConfig
 from geoclassify.training.class_mapping import IGNORE
 from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
-from geoclassify.training.scenes import (SceneReader, SceneWindowStream, scene_mapping, scene_pairs, split_blocks,
-                                        window_stats)
 from geoclassify.training.run import RunDir, write_atomic
+from geoclassify.training.sources import DataInfo, chip_source, scene_source, training_card
+from geoclassify.training.streams import ChipStream, SceneWindowStream, collate
 
 log = logging.getLogger("geoclassify")
 
-PALETTE = [(230, 180, 40), (200, 200, 200), (31, 119, 180), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (255, 127, 14)]
-
-
-class TrainingError(GeoclassifyError, RuntimeError):
-    """Training cannot go on (NaN loss, out of memory)."""
-
 
 @dataclass
-class PreparedData:
-    task: str
-    classes: list[str]
-    streams: dict[str, Any]
-    bands: list[int]
-    dtype: str
-    mean: list[float]
-    std: list[float]
-    train_counts: np.ndarray
-    colors: dict[str, list[int]]
+class PreparedData(DataInfo):
+    """A data source's description with its torch streams and loaders."""
+
+    streams: dict[str, Any] = field(default_factory=dict)
     loaders: dict[str, DataLoader] | None = None
 
 
@@ -78,37 +63,22 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 def prepare_scenes(config: TrainConfig) -> PreparedData:
     data = config.data
-    pairs = scene_pairs(data)
-    mapping = scene_mapping(data)
-    blocks = split_blocks(pairs, data)
-    reader = SceneReader(pairs, list(data.bands), mapping, data)
-    mean, std, dtype, counts = window_stats(reader, blocks["train"], data.tile_size)
-    with rasterio.open(pairs[0].image) as ds:
-        bands = list(data.bands) or list(range(1, ds.count + 1))
-    log.info("scene blocks: %s; classes: %s", ", ".join(f"{k} {len(v)}" for k, v in blocks.items()),
-             ", ".join(mapping.class_names))
-    streams = {name: SceneWindowStream(reader, part, data.tile_size, mean, std,
+    info, reader, blocks = scene_source(config)
+    streams = {name: SceneWindowStream(reader, part, data.tile_size, info.mean, info.std,
                                        count=data.windows_per_epoch if name == "train" else None,
                                        augment=name == "train" and config.loader.augment,
                                        min_labelled=data.min_labelled, seed=config.seed)
                for name, part in blocks.items()}
-    colors = {**mapping.colors, **data.colors}
-    return PreparedData("segmentation", list(mapping.class_names), streams, bands, dtype, mean, std, counts, colors)
+    return PreparedData(**vars(info), streams=streams)
 
 
 def prepare_chips(config: TrainConfig) -> PreparedData:
-    data, loader = config.data, config.loader
-    classes, samples = scan_chip_folders(data)
-    splits = split_by_place(samples, data)
-    stats = band_stats(splits["train"], data.bands)
-    bands = list(data.bands) or list(range(1, stats.count + 1))
-    log.info("chips: %s; classes: %s", ", ".join(f"{k} {len(v)}" for k, v in splits.items()), ", ".join(classes))
-    streams = {name: ChipStream(part, data.bands, stats.mean, stats.std, shuffle=name == "train",
+    loader = config.loader
+    info, splits = chip_source(config)
+    streams = {name: ChipStream(part, config.data.bands, info.mean, info.std, shuffle=name == "train",
                                 augment=name == "train" and loader.augment, seed=config.seed, cache_dir=loader.cache_dir)
                for name, part in splits.items()}
-    counts = np.bincount([s.label for s in splits["train"]], minlength=len(classes))
-    return PreparedData("classification", classes, streams, bands, stats.dtype, stats.mean, stats.std, counts,
-                        dict(data.colors))
+    return PreparedData(**vars(info), streams=streams)
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -178,19 +148,8 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
 
     def card(self, extra: dict[str, Any]) -> ModelCard:
-        cfg, data = self.config, self.data
-        colors = [tuple(data.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(data.classes)]
-        kwargs = {k: v for k, v in cfg.model.kwargs.items() if k != "pretrained"}
-        margin = cfg.data.receptive_margin if cfg.data.receptive_margin is not None else cfg.data.tile_size // 8
-        return ModelCard(
-            architecture=cfg.model.arch, task=data.task, class_names=tuple(data.classes),
-            receptive_margin=margin if data.task == "segmentation" else 0,
-            class_colors=tuple(colors), bands=tuple(data.bands), band_names=tuple(cfg.data.band_names),
-            mean=tuple(data.mean), std=tuple(data.std), tile_size=cfg.data.tile_size, dtype=data.dtype,
-            gsd=cfg.data.gsd, arch_kwargs=kwargs,
-            provenance={"run": str(self.run.path), "data": cfg.data.path or [s["image"] for s in cfg.data.scenes],
-                        "split": cfg.data.split if cfg.data.source == "chips" else f"blocks of {cfg.data.block_size} px",
-                        "parameters": count_parameters(self.model), **extra})
+        return training_card(self.config, self.data, self.config.model.arch, str(self.run.path),
+                             count_parameters(self.model), extra)
 
     def save_model_file(self, name: str, extra: dict[str, Any]) -> None:
         model = self.model.to(memory_format=torch.contiguous_format)

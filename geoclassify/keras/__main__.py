@@ -1,0 +1,55 @@
+"""`python -m geoclassify.keras`: the Keras trainer in a process of its own (`geoclassify train --framework keras`
+starts it), so TensorFlow never shares a process with torch. Prints the result as JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+import warnings
+
+import click
+
+from geoclassify.cli.options import is_quiet, is_verbose, verbosity_options
+from geoclassify.errors import GeoclassifyError
+
+log = logging.getLogger("geoclassify")
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False))
+@click.option("--resume", "resume_path", type=click.Path(file_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@verbosity_options
+@click.pass_context
+def main(ctx: click.Context, config_path, out, resume_path, overrides) -> None:
+    """Train a Keras model into a run directory (see `geoclassify train --framework keras`)."""
+    # the datasets filter unreadable samples, so Keras cannot know an epoch's length and warns at its end
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    try:
+        from geoclassify.keras import import_keras
+
+        import_keras()
+        from geoclassify.keras.trainer import resume, train
+        from geoclassify.training.config import load_config
+
+        progress = not is_quiet(ctx)
+        result = resume(resume_path, progress) if resume_path else train(
+            load_config(config_path, list(overrides)), out, progress)
+    except GeoclassifyError as exc:
+        if is_verbose(ctx):
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: the run directory keeps the last completed epoch (--resume it).", err=True)
+        ctx.exit(130)
+    log.info("best epoch %d; test %s", result["best_epoch"],
+             ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items() if isinstance(v, float)))
+    click.echo(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main(prog_name="python -m geoclassify.keras"))

@@ -1,0 +1,46 @@
+"""Keras model files (`.keras`, a zip) carry the geoclassify card as one more member, readable without TensorFlow.
+
+geoclassify runs Keras-trained models through their ONNX export (`best.onnx` beside `best.keras`), so
+`predict`, `evaluate` and `benchmark` need neither TensorFlow nor torch for them.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from geoclassify.errors import InputError, ModelFileError
+from geoclassify.models.card import CARD_KEY, ModelCard
+
+CARD_MEMBER = f"{CARD_KEY}.json"
+
+
+def is_keras(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".keras"
+
+
+def add_card(path: Path, card: ModelCard) -> None:
+    """Append the card to a freshly written `.keras` file (Keras ignores members it does not know)."""
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(CARD_MEMBER, card.to_json())
+
+
+def read_keras_card(path: str | Path) -> ModelCard:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model file not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return ModelCard.from_json(archive.read(CARD_MEMBER).decode())
+    except KeyError:
+        raise ModelFileError(f"{path} is a Keras model without a geoclassify card; it was not written by "
+                             "geoclassify") from None
+    except zipfile.BadZipFile:
+        raise ModelFileError(f"{path} is not a Keras model file (not a zip archive)") from None
+
+
+def onnx_beside(path: str | Path) -> str:
+    """The message for a `.keras` file given to predict/evaluate/benchmark: run the ONNX file beside it."""
+    onnx = Path(path).with_suffix(".onnx")
+    hint = f"use {onnx}" if onnx.is_file() else "export it to ONNX first"
+    return f"{path} is a Keras model file; geoclassify runs Keras models as ONNX: {hint}"
