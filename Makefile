@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# QGIS plugin: Debian's QGIS, and a venv of QGIS's Python (/usr/bin/python3) for pytest-qgis
+QGIS_VENV := .venv-qgis
+QGIS_STAMP := $(QGIS_VENV)/.installed
+QGIS_PACKAGES := qgis python3-qgis qgis-providers python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-all clean
+.PHONY: setup demo test test-all clean qgis-plugin qgis-deps test-qgis qgis-screenshot
 
 setup: $(STAMP)
 
@@ -26,5 +31,29 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''
 
+# The plugin zip for QGIS's Plugin Manager (Plugins > Manage and Install Plugins > Install from ZIP)
+qgis-plugin:
+	$(PYTHON) scripts/build_qgis_plugin.py --out dist
+
+qgis-deps:
+	@dpkg -s $(QGIS_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(QGIS_PACKAGES); }
+
+$(QGIS_STAMP): | qgis-deps
+	test -x $(QGIS_VENV)/bin/python || /usr/bin/python3 -m venv --system-site-packages $(QGIS_VENV)
+	$(QGIS_VENV)/bin/python -m pip install --quiet 'pytest>=8' 'pytest-qgis>=5,<6'
+	touch $(QGIS_STAMP)
+
+# The plugin's tests in a real QGIS (its own Python), calling the CLI of .venv
+test-qgis: setup qgis-deps $(QGIS_STAMP)
+	rm -rf tests_qgis/.qgis-settings  # pytest-qgis's QGIS profile: start from a fresh one
+	QT_QPA_PLATFORM=offscreen GEOCLASSIFY_TEST_CLI=$(CURDIR)/$(BIN)/geoclassify \
+		$(QGIS_VENV)/bin/python -m pytest -q tests_qgis
+
+# docs/qgis_plugin.png: QGIS desktop under Xvfb with the plugin's outputs
+qgis-screenshot: setup qgis-deps
+	@dpkg -s xvfb >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb
+	GEOCLASSIFY_CLI=$(CURDIR)/$(BIN)/geoclassify scripts/qgis_screenshot.sh docs/qgis_plugin.png
+
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(QGIS_VENV) out dist

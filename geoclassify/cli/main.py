@@ -30,8 +30,17 @@ class GeoclassifyGroup(click.Group):
             ctx.exit(130)
 
 
+def _set_progress_format(ctx: click.Context, param: click.Parameter, value: str) -> None:
+    from geoclassify.progress import set_format
+
+    set_format(value)
+
+
 @click.group(cls=GeoclassifyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="geoclassify")
+@click.option("--progress-format", type=click.Choice(["bar", "json"]), default="bar", show_default=True,
+              expose_value=False, callback=_set_progress_format,
+              help="Progress on stderr as a bar, or as JSON lines for programs (the QGIS plugin).")
 @verbosity_options
 def cli() -> None:
     """Classify land in satellite and aerial scenes of any size."""

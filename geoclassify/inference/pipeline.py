@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -12,7 +11,6 @@ from typing import Callable
 import numpy as np
 import rasterio
 from numpy.lib.stride_tricks import sliding_window_view
-from tqdm import tqdm
 
 from geoclassify.errors import ConfigError
 from geoclassify.inference.layouts import BlendLayout, ChipLayout, OutputRows
@@ -21,6 +19,7 @@ from geoclassify.io.reader import BandReader
 from geoclassify.io.scene import Scene, open_scene
 from geoclassify.io.writer import CLASS_NODATA, RasterWriter, check_output_path
 from geoclassify.models.card import ModelCard
+from geoclassify.progress import progress_bar
 
 log = logging.getLogger("geoclassify")
 
@@ -147,8 +146,7 @@ def predict_scene(scene_path: str, output: str, predictor: Predictor, config: Pr
     windows = skipped = 0
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), BandReader(scene, config.read_workers) as reader:
         sink = OutputSink(output, layout, card, config)
-        bar = tqdm(total=layout.total_windows, unit="win", file=sys.stderr, disable=not config.progress,
-                   desc="predict", dynamic_ncols=True)
+        bar = progress_bar(layout.total_windows, "predict", "win", disable=not config.progress)
         try:
             steps = layout.steps()
             pending: deque = deque()
@@ -162,13 +160,16 @@ def predict_scene(scene_path: str, output: str, predictor: Predictor, config: Pr
                 offsets, active = layout.windows(step, valid)
                 fill_invalid(data, valid, card)
                 chosen = [o for o, a in zip(offsets, active) if a]
-                probs = [predictor.predict(b) for b in batched_windows(data, chosen, size, config.batch_size)]
+                probs = []
+                for batch in batched_windows(data, chosen, size, config.batch_size):
+                    probs.append(predictor.predict(batch))
+                    bar.update(len(batch))  # per batch: a step can hold all the windows of a small scene
                 probs_arr = np.concatenate(probs) if probs else np.zeros((0, card.num_classes), np.float32)
                 for rows in layout.accumulate(step, probs_arr, active, valid):
                     sink.write(rows)
                 windows += len(offsets)
                 skipped += len(offsets) - len(chosen)
-                bar.update(len(offsets))
+                bar.update(len(offsets) - len(chosen))
                 if on_progress is not None:
                     on_progress(windows)
             sink.commit()

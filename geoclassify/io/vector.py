@@ -10,7 +10,6 @@ confidence are written as they are finished (geoclassify.vector.writers).
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -20,10 +19,10 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 import rasterio
-from tqdm import tqdm
 
 from geoclassify.errors import ConfigError
 from geoclassify.io.writer import check_output_path
+from geoclassify.progress import progress_bar
 from geoclassify.vector.attributes import LargeFeature, Measure, feature_batch, feature_schema, large_feature
 from geoclassify.vector.classes import ClassRaster, ConfidenceRaster, Strip
 from geoclassify.vector.formats import vector_format
@@ -94,8 +93,8 @@ class PolygonizeRun:
 
     def strips(self, desc: str) -> Iterator[Strip]:
         """The raster's strips, with a progress bar in rows when there are several strips."""
-        with tqdm(total=self.raster.height, unit="row", desc=desc, file=sys.stderr, dynamic_ncols=True,
-                  disable=not self.options.progress or self.raster.height <= self.rows) as bar:
+        with progress_bar(self.raster.height, desc, "row",
+                          disable=not self.options.progress or self.raster.height <= self.rows) as bar:
             for strip in self.raster.strips(self.rows):
                 yield strip
                 bar.update(strip.height)

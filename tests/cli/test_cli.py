@@ -142,3 +142,43 @@ def test_cuda_without_gpu_is_a_clear_error(chip_model, rgb_byte, tmp_path):
     result = run("predict", rgb_byte, "-o", tmp_path / "o.tif", "--model", chip_model, "--device", "cuda")
     assert result.exit_code == 1 and "no CUDA GPU" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_format_json_gives_one_line_per_update(chip_model, rgb_byte, tmp_path):
+    """`--progress-format json` (for programs such as the QGIS plugin): JSON progress lines, plain log lines."""
+    result = CliRunner().invoke(cli, ["--progress-format", "json", "predict", str(rgb_byte), "-o",
+                                      str(tmp_path / "a.tif"), "--model", str(chip_model), "--batch-size", "8",
+                                      "--vector", str(tmp_path / "a.gpkg")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert "\r" not in result.output and "win/s" not in result.output
+    predict = [r for r in records if r["progress"] == "predict"]
+    assert predict[0]["done"] == 0 and predict[-1]["done"] == predict[-1]["total"] > 0
+    assert [r["done"] for r in predict] == sorted(r["done"] for r in predict) and predict[0]["unit"] == "win"
+    assert any(line.startswith("wrote ") for line in lines)
+    bar = CliRunner().invoke(cli, ["predict", str(rgb_byte), "-o", str(tmp_path / "b.tif"), "--model", str(chip_model)])
+    assert "win/s" in bar.output and '"progress"' not in bar.output  # the default again
+
+
+def test_json_progress_throttles_and_reports_the_end():
+    import io
+
+    from geoclassify.progress import JsonProgress
+
+    out = io.StringIO()
+    with JsonProgress(1000, "polygonize", "row", file=out) as bar:
+        for _ in range(999):
+            bar.update(1)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert records[0]["done"] == 0 and records[-1] == {"progress": "polygonize", "done": 999, "total": 1000,
+                                                       "unit": "row"}
+    assert len(records) < 10
+    silent = io.StringIO()
+    JsonProgress(5, "predict", "win", disable=True, file=silent).close()
+    assert silent.getvalue() == ""
+
+
+def test_python_dash_m_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "geoclassify", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and __version__ in proc.stdout

@@ -1,0 +1,92 @@
+"""The "geoclassify" Processing provider, its algorithms and its setting (where the CLI is)."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import QgsProcessingProvider, QgsSettings
+from qgis.PyQt.QtGui import QIcon
+
+CLI_SETTING = "GEOCLASSIFY_CLI"
+SETTING_KEY = "Processing/Configuration/" + CLI_SETTING
+SETTING_DESCRIPTION = "geoclassify executable or Python environment"
+ICON = os.path.join(os.path.dirname(__file__), "icon.svg")
+
+
+def cli_setting() -> str:
+    """The configured path to the CLI ('' means: geoclassify on PATH)."""
+    value = QgsSettings().value(SETTING_KEY, "")
+    return "" if value is None else str(value)
+
+
+def set_cli_setting(value: str) -> None:
+    """Set the CLI path (as the Processing options dialog does)."""
+    QgsSettings().setValue(SETTING_KEY, value)
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+
+        if CLI_SETTING in ProcessingConfig.settings:
+            ProcessingConfig.settings[CLI_SETTING].value = value
+    except ImportError:
+        pass
+
+
+class GeoclassifyProvider(QgsProcessingProvider):
+    def id(self) -> str:
+        return "geoclassify"
+
+    def name(self) -> str:
+        return "geoclassify"
+
+    def longName(self) -> str:  # noqa: N802
+        return "geoclassify: land classification of raster scenes"
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON)
+
+    def svgIconPath(self) -> str:  # noqa: N802
+        return ICON
+
+    def load(self) -> bool:
+        try:  # the setting in Processing ▸ Options ▸ Providers (absent without the Processing plugin)
+            from processing.core.ProcessingConfig import ProcessingConfig, Setting
+
+            ProcessingConfig.settingIcons[self.name()] = self.icon()
+            ProcessingConfig.addSetting(Setting(self.name(), CLI_SETTING, SETTING_DESCRIPTION, "",
+                                                valuetype=Setting.FILE,
+                                                placeholder="empty: geoclassify on PATH"))
+            ProcessingConfig.readSettings()
+        except ImportError:
+            pass
+        self.refreshAlgorithms()
+        return True
+
+    def unload(self) -> None:
+        try:
+            from processing.core.ProcessingConfig import ProcessingConfig
+
+            if CLI_SETTING in ProcessingConfig.settings:
+                ProcessingConfig.removeSetting(CLI_SETTING)
+        except ImportError:
+            pass
+
+    def loadAlgorithms(self) -> None:  # noqa: N802
+        from .algorithms import ClassifyAlgorithm, ModelInfoAlgorithm, PolygonizeAlgorithm
+
+        for alg in (ClassifyAlgorithm(), PolygonizeAlgorithm(), ModelInfoAlgorithm()):
+            self.addAlgorithm(alg)
+
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
+        return ["tif"]
+
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:  # noqa: N802
+        return ["gpkg", "fgb", "geojson", "shp"]
+
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802, N803
+        return "gpkg"
+
+    def defaultRasterFileExtension(self) -> str:  # noqa: N802
+        return "tif"
+
+    def supportsNonFileBasedOutput(self) -> bool:  # noqa: N802
+        return False
