@@ -23,3 +23,11 @@ class IncompatibleSceneError(GeoclassifyError, ValueError):
 
 class ConfigError(GeoclassifyError, ValueError):
     """An option or setting has an invalid value."""
+
+
+class InterruptedRunError(GeoclassifyError, RuntimeError):
+    """A run stopped for a reason outside its inputs (a cluster lost); its partial output can be resumed."""
+
+
+class ClusterError(InterruptedRunError, ConnectionError):
+    """The Dask cluster cannot be reached, has no usable workers, or lost them."""

@@ -1,4 +1,9 @@
-"""The predict pipeline: read row bands in parallel, batch windows, run the model, write rows."""
+"""The predict pipeline: read row bands in parallel, batch windows, run the model, write rows.
+
+The window loop (`predict_steps`) turns row bands (steps) into model outputs; it runs in this process
+(`LocalRunner`) or inside Dask tasks (`geoclassify.inference.distributed`). Either way one writer in
+this process blends and writes the outputs in order (`predict_scene`), with checkpoints for `--resume`.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,19 @@ import logging
 import sys
 import time
 from collections import deque
+from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import rasterio
 from numpy.lib.stride_tricks import sliding_window_view
 from tqdm import tqdm
 
-from geoclassify.errors import ConfigError
-from geoclassify.inference.layouts import BlendLayout, ChipLayout, OutputRows
+from geoclassify.errors import ConfigError, GeoclassifyError, InterruptedRunError
+from geoclassify.inference.layouts import BlendLayout, ChipLayout, OutputRows, Step
 from geoclassify.inference.predictor import Predictor
+from geoclassify.inference.resume import PartialRun, Progress, file_identity, partial_path
 from geoclassify.io.reader import BandReader
 from geoclassify.io.scene import Scene, open_scene
 from geoclassify.io.writer import CLASS_NODATA, RasterWriter, check_output_path
@@ -44,6 +51,8 @@ class PredictConfig:
     read_workers: int = 2
     prefetch: int = 1
     progress: bool = True
+    resume: bool = False
+    checkpoint_seconds: float = 10.0  # how often the partial output is saved for --resume
 
 
 @dataclass
@@ -55,6 +64,7 @@ class PredictResult:
     skipped: int
     seconds: float
     class_counts: dict[str, int] = field(default_factory=dict)
+    resumed_windows: int = 0  # windows done by an earlier, interrupted run
 
 
 def make_layout(scene: Scene, card: ModelCard, config: PredictConfig) -> ChipLayout | BlendLayout:
@@ -87,14 +97,73 @@ def fill_invalid(data: np.ndarray, valid: np.ndarray, card: ModelCard) -> None:
         data[i][~valid] = np.asarray(round(mean) if data.dtype.kind in "iu" else mean).astype(data.dtype)
 
 
+@dataclass
+class StepOutput:
+    """The model's output for one step, as the writer needs it: small enough to send between processes."""
+
+    probs: np.ndarray  # (active windows, classes) or (active windows, classes, h, w)
+    active: np.ndarray  # (windows,) bool: which windows hold valid pixels and went through the model
+    valid: np.ndarray | None  # the layout's `output_valid` part of the band's validity
+    windows: int
+    skipped: int
+
+
+def predict_steps(reader: BandReader, layout: ChipLayout | BlendLayout, steps: list[Step], predictor: Predictor,
+                  config: PredictConfig) -> Iterator[tuple[Step, StepOutput]]:
+    """The window loop: read bands (the next ones while the model runs), batch their valid windows, predict."""
+    card = predictor.card
+    size = layout.chip if isinstance(layout, ChipLayout) else layout.tile
+    pending: deque = deque()
+    for step in steps[: config.prefetch]:
+        pending.append(reader.submit_band(step.row, step.height, step.col, step.width))
+    for i, step in enumerate(steps):
+        data, valid = reader.collect(pending.popleft())
+        if i + config.prefetch < len(steps):
+            nxt = steps[i + config.prefetch]
+            pending.append(reader.submit_band(nxt.row, nxt.height, nxt.col, nxt.width))
+        offsets, active = layout.windows(step, valid)
+        fill_invalid(data, valid, card)
+        chosen = [o for o, a in zip(offsets, active) if a]
+        probs = [predictor.predict(b) for b in batched_windows(data, chosen, size, config.batch_size)]
+        probs_arr = np.concatenate(probs) if probs else np.zeros((0, card.num_classes), np.float32)
+        yield step, StepOutput(probs_arr, active, layout.output_valid(step, valid), len(offsets),
+                               len(offsets) - len(chosen))
+
+
+class StepRunner(Protocol):
+    """Where the window loop runs: yields (step, output) for `steps`, in their order."""
+
+    card: ModelCard
+    identity: dict  # what identifies the model, for the resume manifest
+
+    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step],
+                  config: PredictConfig) -> Iterator[tuple[Step, StepOutput]]: ...
+
+
+class LocalRunner:
+    """Runs the window loop in this process, reading with a thread pool."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
+        self.card = predictor.card
+        self.identity = getattr(predictor, "source", None) or {"card": predictor.card.to_json()}
+
+    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step],
+                  config: PredictConfig) -> Iterator[tuple[Step, StepOutput]]:
+        with BandReader(scene, config.read_workers) as reader:
+            yield from predict_steps(reader, layout, steps, self.predictor, config)
+
+
 class OutputSink:
     """Writes finished rows: classes (uint8, nodata 255) and optional probabilities."""
 
-    def __init__(self, output: str, layout, card: ModelCard, config: PredictConfig):
+    def __init__(self, output: str, layout, card: ModelCard, config: PredictConfig, resume: bool = False):
+        """Writes to the partial files of a resumable run; `resume` reopens them."""
         grid = layout.output_grid
         self.counts = np.zeros(card.num_classes, dtype=np.int64)
         self.classes = RasterWriter(output, grid, 1, "uint8", nodata=CLASS_NODATA, class_names=list(card.class_names),
-                                    colors=list(card.class_colors), cog=config.cog, overwrite=config.overwrite)
+                                    colors=list(card.class_colors), cog=config.cog, overwrite=config.overwrite,
+                                    partial=partial_path(output), resume=resume)
         self.probs = None
         self.prob_dtype = config.probabilities_dtype
         if config.probabilities:
@@ -103,7 +172,8 @@ class OutputSink:
             nodata = float("nan") if self.prob_dtype == "float32" else None
             try:
                 self.probs = RasterWriter(config.probabilities, grid, card.num_classes, self.prob_dtype, nodata=nodata,
-                                          band_names=list(card.class_names), cog=config.cog, overwrite=config.overwrite)
+                                          band_names=list(card.class_names), cog=config.cog, overwrite=config.overwrite,
+                                          partial=partial_path(config.probabilities), resume=resume)
             except BaseException:
                 self.classes.abort()
                 raise
@@ -122,61 +192,99 @@ class OutputSink:
                 p[:, ~rows.valid] = np.nan
                 self.probs.write(p, rows.row)
 
+    def writers(self) -> list[RasterWriter]:
+        return [w for w in (self.classes, self.probs) if w is not None]
+
+    def checkpoint(self) -> None:
+        for w in self.writers():
+            w.checkpoint()
+
     def commit(self) -> None:
-        if self.probs is not None:
-            self.probs.commit()
-        self.classes.commit()
+        for w in reversed(self.writers()):
+            w.commit()
+
+    def close(self) -> None:
+        for w in self.writers():
+            w.close()
 
     def abort(self) -> None:
-        for w in (self.classes, self.probs):
-            if w is not None:
-                w.abort()
+        for w in self.writers():
+            w.abort()
 
 
-def predict_scene(scene_path: str, output: str, predictor: Predictor, config: PredictConfig = PredictConfig(),
+def run_fingerprint(scene: Scene, runner: StepRunner, config: PredictConfig, steps: int) -> dict:
+    """What must not change between an interrupted run and its --resume."""
+    options = dict(bands=list(scene.bands), stride=config.stride, tile_size=config.tile_size, overlap=config.overlap,
+                   batch_size=config.batch_size, resample=config.resample, cog=config.cog,
+                   probabilities=config.probabilities is not None, probabilities_dtype=config.probabilities_dtype)
+    return {"scene": file_identity(scene.path), "model": runner.identity, "options": options,
+            "grid": [scene.grid.width, scene.grid.height], "steps": steps}
+
+
+def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunner,
+                  config: PredictConfig = PredictConfig(),
                   on_progress: Callable[[int], None] | None = None) -> PredictResult:
-    """Classify `scene_path` into `output`, streaming window bands; nothing is left at `output` on failure."""
-    card = predictor.card
+    """Classify `scene_path` into `output`, streaming window bands; nothing is left at `output` on failure.
+
+    `predictor` runs the model here, or is a StepRunner (a Dask cluster). The rasters are written to
+    partial files beside the outputs, saved every `config.checkpoint_seconds`; an interrupted run
+    (Ctrl-C, kill) leaves them for `config.resume`, any other failure removes them.
+    """
+    runner = predictor if hasattr(predictor, "run_steps") else LocalRunner(predictor)
+    card = runner.card
     check_output_path(output, config.overwrite)
     if config.probabilities:
         check_output_path(config.probabilities, config.overwrite, "probabilities output")
     scene = open_scene(scene_path, card, config.bands, config.resample)
     layout = make_layout(scene, card, config)
-    size = layout.chip if isinstance(layout, ChipLayout) else layout.tile
+    steps = layout.steps()
+    outputs = [output] + ([config.probabilities] if config.probabilities else [])
+    partial = PartialRun(outputs, run_fingerprint(scene, runner, config, len(steps)))
+    progress = partial.start(config.resume)
     start = time.perf_counter()
-    windows = skipped = 0
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), BandReader(scene, config.read_workers) as reader:
-        sink = OutputSink(output, layout, card, config)
-        bar = tqdm(total=layout.total_windows, unit="win", file=sys.stderr, disable=not config.progress,
-                   desc="predict", dynamic_ncols=True)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        sink = OutputSink(output, layout, card, config, resume=progress.steps_done > 0)
+        if progress.counts:
+            sink.counts[:] = progress.counts
+        resumed = progress.windows
+        bar = tqdm(total=layout.total_windows, initial=resumed, unit="win", file=sys.stderr,
+                   disable=not config.progress, desc="predict", dynamic_ncols=True)
+        saved = progress.steps_done > 0
+        saved_at = time.monotonic()
         try:
-            steps = layout.steps()
-            pending: deque = deque()
-            for step in steps[: config.prefetch]:
-                pending.append(reader.submit_band(step.row, step.height, step.col, step.width))
-            for i, step in enumerate(steps):
-                data, valid = reader.collect(pending.popleft())
-                if i + config.prefetch < len(steps):
-                    nxt = steps[i + config.prefetch]
-                    pending.append(reader.submit_band(nxt.row, nxt.height, nxt.col, nxt.width))
-                offsets, active = layout.windows(step, valid)
-                fill_invalid(data, valid, card)
-                chosen = [o for o, a in zip(offsets, active) if a]
-                probs = [predictor.predict(b) for b in batched_windows(data, chosen, size, config.batch_size)]
-                probs_arr = np.concatenate(probs) if probs else np.zeros((0, card.num_classes), np.float32)
-                for rows in layout.accumulate(step, probs_arr, active, valid):
-                    sink.write(rows)
-                windows += len(offsets)
-                skipped += len(offsets) - len(chosen)
-                bar.update(len(offsets))
-                if on_progress is not None:
-                    on_progress(windows)
+            first = max(0, progress.steps_done - layout.context_steps)
+            with closing(runner.run_steps(scene, layout, steps[first:], config)) as outputs_iter:
+                for step, out in outputs_iter:
+                    rows = layout.accumulate(step, out.probs, out.active, out.valid)
+                    if step.index < progress.steps_done:
+                        continue  # replayed only to rebuild the blend band; its rows were written before
+                    for r in rows:
+                        sink.write(r)
+                    progress = Progress(step.index + 1, progress.windows + out.windows,
+                                        progress.skipped + out.skipped, sink.counts.tolist())
+                    bar.update(out.windows)
+                    if on_progress is not None:
+                        on_progress(progress.windows)
+                    if step.index + 1 < len(steps) and time.monotonic() - saved_at >= config.checkpoint_seconds:
+                        sink.checkpoint()
+                        partial.save(progress)
+                        saved, saved_at = True, time.monotonic()
             sink.commit()
-        except BaseException:
-            sink.abort()
+            partial.discard()
+        except BaseException as exc:
+            keep = saved and not (isinstance(exc, GeoclassifyError) and not isinstance(exc, InterruptedRunError))
+            if keep:
+                sink.close()
+                partial.save(progress)
+                log.warning("%d of %d windows done; the partial output is kept: run the same command with --resume "
+                            "to continue", progress.windows, layout.total_windows)
+            else:
+                sink.abort()
+                partial.discard()
             raise
         finally:
             bar.close()
     grid = layout.output_grid
     counts = {name: int(n) for name, n in zip(card.class_names, sink.counts)}
-    return PredictResult(str(output), grid.width, grid.height, windows, skipped, time.perf_counter() - start, counts)
+    return PredictResult(str(output), grid.width, grid.height, progress.windows, progress.skipped,
+                         time.perf_counter() - start, counts, resumed)
