@@ -65,6 +65,8 @@ class PredictResult:
     seconds: float
     class_counts: dict[str, int] = field(default_factory=dict)
     resumed_windows: int = 0  # windows done by an earlier, interrupted run
+    scene_width: int = 0  # the input scene, in its own pixels
+    scene_height: int = 0
 
 
 def make_layout(scene: Scene, card: ModelCard, config: PredictConfig) -> ChipLayout | BlendLayout:
@@ -287,4 +289,4 @@ def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunne
     grid = layout.output_grid
     counts = {name: int(n) for name, n in zip(card.class_names, sink.counts)}
     return PredictResult(str(output), grid.width, grid.height, progress.windows, progress.skipped,
-                         time.perf_counter() - start, counts, resumed)
+                         time.perf_counter() - start, counts, resumed, scene.native.width, scene.native.height)

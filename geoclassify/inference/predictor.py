@@ -87,8 +87,7 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
     if is_onnx(model_path):
         predictor = OnnxPredictor(model_path, device=device, card_path=card, threads=threads)
     else:
-        if card is not None:
-            raise ConfigError(f"--card {card} applies to ONNX models only; {model_path} carries its own card")
+        refuse_card_file(model_path, card)
         from geoclassify.models.files import load_model
 
         model, model_card = load_model(model_path)
@@ -102,3 +101,20 @@ def model_identity(model_path: str, card: str | None = None) -> dict:
     from geoclassify.inference.resume import file_identity
 
     return {"file": file_identity(model_path), "card": file_identity(card) if card else None}
+
+
+def refuse_card_file(model_path: str, card: str | None) -> None:
+    if card is not None:
+        raise ConfigError(f"--card {card} applies to ONNX models only; {model_path} carries its own card")
+
+
+def read_model_card(model_path: str, card: str | None = None) -> ModelCard:
+    """A model's card without loading its weights (for a client whose workers run the model)."""
+    from geoclassify.inference.onnx_backend import card_from_session, is_onnx, open_session
+
+    if is_onnx(model_path):
+        return card_from_session(open_session(model_path), model_path, card)
+    refuse_card_file(model_path, card)
+    from geoclassify.models.files import read_card
+
+    return read_card(model_path)
