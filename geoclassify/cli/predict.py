@@ -109,7 +109,7 @@ def predict_one(ctx: click.Context, scene: str, output: str, model: str, card: s
                 scheduler: str | None, vector, config) -> None:
     """One scene into the file `output`."""
     from geoclassify.inference.batch import SceneJob, finished
-    from geoclassify.inference.pipeline import predict_scene
+    from geoclassify.inference.pipeline import log_result, predict_scene
 
     if vector is not None:
         vector.check(config.overwrite or config.resume)
@@ -119,9 +119,7 @@ def predict_one(ctx: click.Context, scene: str, output: str, model: str, card: s
     else:
         with cluster(scheduler) as client:
             result = predict_scene(scene, output, runner_for(model, card, device, amp, client, scheduler), config)
-        summary = ", ".join(f"{name} {n}" for name, n in result.class_counts.items())
-        log.info("wrote %s (%dx%d pixels; %d windows, %d skipped as nodata; %.1f s); pixels per class: %s",
-                 result.output, result.width, result.height, result.windows, result.skipped, result.seconds, summary)
+        log_result(result)
     if vector is not None and not (config.resume and Path(vector.output).exists()):
         write_vector(ctx, vector, output, config.probabilities, config.overwrite)
 

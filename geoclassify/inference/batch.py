@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from geoclassify.errors import ConfigError, GeoclassifyError, InputError, OutputError
-from geoclassify.inference.pipeline import PredictConfig, PredictResult, StepRunner, predict_scene
+from geoclassify.inference.pipeline import PredictConfig, PredictResult, StepRunner, log_result, predict_scene
 from geoclassify.inference.resume import partial_path
 
 log = logging.getLogger("geoclassify")
@@ -151,6 +151,7 @@ def run_jobs(jobs: list[SceneJob], runner: StepRunner, config: PredictConfig,
             else:
                 result = predict_scene(job.scene, str(job.output), runner, replace(
                     config, probabilities=str(job.probabilities) if job.probabilities else None))
+                log_result(result)
                 report.size, report.classes = scene_size(result), class_shares(result.class_counts)
                 report.status = "ok (resumed)" if result.resumed_windows else "ok"
             if after is not None and job.vector is not None and not (config.resume and job.vector.exists()):

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import rasterio
 
 from geoclassify import __version__
-from geoclassify.errors import ClusterError, ConfigError
+from geoclassify.errors import ClusterError, ConfigError, GeoclassifyError
 from geoclassify.inference.layouts import BlendLayout, ChipLayout, Step
 from geoclassify.inference.pipeline import (GDAL_CACHE_MB, PredictConfig, StepOutput, make_layout,
                                             predict_steps)
@@ -92,11 +92,18 @@ def worker_predictor(model: ModelSource) -> Predictor:
 
 def run_block(job: BlockJob, steps: tuple[Step, ...]) -> list[StepOutput]:
     """A task: read and predict consecutive steps of a scene on a worker."""
-    predictor = worker_predictor(job.model)
-    job.model.set_threads()
-    layout = make_layout(job.scene, predictor.card, job.config)
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), BandReader(job.scene, job.config.read_workers) as reader:
-        return [out for _, out in predict_steps(reader, layout, list(steps), predictor, job.config)]
+    try:
+        predictor = worker_predictor(job.model)
+        job.model.set_threads()
+        layout = make_layout(job.scene, predictor.card, job.config)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), BandReader(job.scene, job.config.read_workers) as reader:
+            return [out for _, out in predict_steps(reader, layout, list(steps), predictor, job.config)]
+    except GeoclassifyError as exc:
+        error = exc
+    # raised outside the handler, without the errors it replaced: rasterio's GDAL errors do not pickle, and Dask
+    # would send back a bare Exception instead of the geoclassify error the client reports
+    error.__cause__ = error.__context__ = None
+    raise error
 
 
 def split_blocks(steps: list[Step], threads: int) -> list[tuple[Step, ...]]:
@@ -144,6 +151,8 @@ class DaskRunner:
         while True:
             try:
                 return future.result(timeout=5)
+            except GeoclassifyError:
+                raise  # the task's own error: the scene, not the cluster (some are OSErrors)
             except (DaskTimeout, TimeoutError):
                 if self.client.nthreads():
                     alone_since = None

@@ -69,6 +69,14 @@ class PredictResult:
     scene_height: int = 0
 
 
+def log_result(result: PredictResult) -> None:
+    counts = ", ".join(f"{name} {n}" for name, n in result.class_counts.items())
+    resumed = f", {result.resumed_windows} of them before --resume" if result.resumed_windows else ""
+    log.info("wrote %s (%dx%d pixels; %d windows%s, %d skipped as nodata; %.1f s); pixels per class: %s",
+             result.output, result.width, result.height, result.windows, resumed, result.skipped, result.seconds,
+             counts)
+
+
 def make_layout(scene: Scene, card: ModelCard, config: PredictConfig) -> ChipLayout | BlendLayout:
     if config.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")

@@ -14,6 +14,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import rasterio
+from rasterio.errors import RasterioError
+
 from geoclassify import __version__
 from geoclassify.errors import ConfigError
 from geoclassify.io.atomic import atomic_target
@@ -36,6 +39,14 @@ def file_identity(path: str | os.PathLike) -> dict:
         return {"path": path}
     st = os.stat(path)
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def readable(path: Path) -> bool:
+    try:
+        rasterio.open(path).close()
+    except RasterioError:
+        return False
+    return True
 
 
 @dataclass
@@ -85,7 +96,7 @@ class PartialRun:
             saved = json.loads(self.manifest.read_text())
         except (OSError, ValueError):
             return None
-        if saved.get("manifest") != MANIFEST_VERSION or not all(p.exists() for p in self.rasters):
+        if saved.get("manifest") != MANIFEST_VERSION or not all(readable(p) for p in self.rasters):
             return None
         differs = sorted(k for k in set(saved["fingerprint"]) | set(self.fingerprint)
                          if saved["fingerprint"].get(k) != self.fingerprint.get(k))

@@ -59,6 +59,32 @@ def test_distributed_output_equals_local(case, two_workers, seg_model, chip_mode
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def damaged_copy(scene: Path, path: Path) -> Path:
+    """A tiled copy whose header is fine but a third of whose tile data is noise: it opens, reading fails."""
+    from rasterio.shutil import copy as rio_copy
+
+    rio_copy(scene, path, tiled=True, blockxsize=256, blockysize=256, compress="deflate")
+    data = bytearray(path.read_bytes())
+    start = len(data) // 3
+    data[start : start + 50_000] = np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_batch_on_the_cluster_reports_a_scene_that_fails_on_a_worker(two_workers, seg_model, rgb_byte, tmp_path):
+    from geoclassify.inference.batch import plan_jobs, run_jobs
+
+    _, client = two_workers
+    damaged = damaged_copy(rgb_byte, tmp_path / "damaged.tif")
+    jobs = plan_jobs([str(rgb_byte), str(damaged)], tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    reports = run_jobs(jobs, runner(client, seg_model), PredictConfig(**QUIET))
+    assert [r.status for r in reports][0] == "ok"
+    assert reports[1].status.startswith("failed: failed to read") and "damaged or truncated" in reports[1].status
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["RGB.byte_classes.tif",
+                                                                    "RGB.byte_classes.tif.aux.xml"]
+
+
 def test_blocks_cover_the_steps_in_order():
     steps = list(range(37))
     for threads in (1, 2, 8, 100):
