@@ -92,10 +92,9 @@ def runner_for(model: str, card: str | None, device: str, amp: bool, client, sch
 
     if client is None:
         return load_predictor(model, device=device, amp=amp, card=card)
-    from geoclassify.inference.distributed import DaskRunner, ModelSource, model_threads
+    from geoclassify.inference.distributed import DaskRunner, ModelSource, absolute, model_threads
 
-    source = ModelSource(os.path.abspath(model), device, amp, os.path.abspath(card) if card else None,
-                         model_threads(scheduler))
+    source = ModelSource(absolute(model), device, amp, absolute(card) if card else None, model_threads(scheduler))
     return DaskRunner(client, source, read_model_card(model, card))
 
 

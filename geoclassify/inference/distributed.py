@@ -16,7 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
@@ -106,6 +106,11 @@ def run_block(job: BlockJob, steps: tuple[Step, ...]) -> list[StepOutput]:
     raise error
 
 
+def absolute(path: str) -> str:
+    """A path as a worker elsewhere must see it: absolute, unless it is a GDAL virtual path or a URL."""
+    return path if path.startswith("/vsi") or "://" in path else os.path.abspath(path)
+
+
 def split_blocks(steps: list[Step], threads: int) -> list[tuple[Step, ...]]:
     """Consecutive steps in blocks: a few per worker thread, a few steps each (one task reads ahead within a block)."""
     per_block = max(1, min(MAX_STEPS_PER_BLOCK, len(steps) // (BLOCKS_PER_THREAD * max(threads, 1))))
@@ -121,7 +126,7 @@ class DaskRunner:
 
     def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step],
                   config: PredictConfig) -> Iterator[tuple[Step, StepOutput]]:
-        job = BlockJob(scene, self.model, config)
+        job = BlockJob(replace(scene, path=absolute(scene.path)), self.model, config)
         threads = sum(self.client.nthreads().values())
         blocks = iter(split_blocks(steps, threads))
         in_flight: deque = deque()

@@ -71,18 +71,21 @@ def damaged_copy(scene: Path, path: Path) -> Path:
     return path
 
 
-def test_batch_on_the_cluster_reports_a_scene_that_fails_on_a_worker(two_workers, seg_model, rgb_byte, tmp_path):
+def test_batch_on_the_cluster_reports_a_scene_that_fails_on_a_worker(two_workers, seg_model, rgb_byte, tmp_path,
+                                                                    monkeypatch):
+    """Relative paths (the workers run in another folder), a good scene, one whose data is damaged."""
     from geoclassify.inference.batch import plan_jobs, run_jobs
 
     _, client = two_workers
-    damaged = damaged_copy(rgb_byte, tmp_path / "damaged.tif")
-    jobs = plan_jobs([str(rgb_byte), str(damaged)], tmp_path / "out")
-    (tmp_path / "out").mkdir()
+    shutil.copy(rgb_byte, tmp_path / "good.tif")
+    damaged_copy(rgb_byte, tmp_path / "damaged.tif")
+    monkeypatch.chdir(tmp_path)
+    jobs = plan_jobs(["good.tif", "damaged.tif"], Path("out"))
+    Path("out").mkdir()
     reports = run_jobs(jobs, runner(client, seg_model), PredictConfig(**QUIET))
-    assert [r.status for r in reports][0] == "ok"
+    assert reports[0].status == "ok"
     assert reports[1].status.startswith("failed: failed to read") and "damaged or truncated" in reports[1].status
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["RGB.byte_classes.tif",
-                                                                    "RGB.byte_classes.tif.aux.xml"]
+    assert sorted(p.name for p in Path("out").iterdir()) == ["good_classes.tif", "good_classes.tif.aux.xml"]
 
 
 def test_blocks_cover_the_steps_in_order():
@@ -197,3 +200,26 @@ def test_workers_without_geoclassify_or_with_another_version_are_refused(loopbac
             check_workers(client)
     finally:
         client.close()
+
+
+def test_a_local_run_interrupted_resumes_on_the_cluster(two_workers, seg_model, rgb_byte, tmp_path):
+    _, client = two_workers
+    local = load_predictor(str(seg_model), device="cpu")
+    config = PredictConfig(tile_size=48, overlap=20, checkpoint_seconds=0, **QUIET)
+    full = predict_scene(str(rgb_byte), str(tmp_path / "full.tif"), local, config)
+    out = tmp_path / "out.tif"
+
+    def stop(done: int) -> None:
+        if done > full.windows // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_scene(str(rgb_byte), str(out), local, config, on_progress=stop)
+    from dataclasses import replace
+
+    import torch
+
+    resumed = predict_scene(str(rgb_byte), str(out), runner(client, seg_model, torch.get_num_threads()),
+                            replace(config, resume=True))
+    assert 0 < resumed.resumed_windows < full.windows
+    assert np.array_equal(read(out), read(tmp_path / "full.tif"))
