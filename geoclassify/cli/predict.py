@@ -110,16 +110,17 @@ def predict_one(ctx: click.Context, scene: str, output: str, model: str, card: s
     from geoclassify.inference.batch import SceneJob, finished
     from geoclassify.inference.pipeline import log_result, predict_scene
 
-    if vector is not None:
-        vector.check(config.overwrite or config.resume)
     probabilities = Path(config.probabilities) if config.probabilities else None
-    if config.resume and not config.overwrite and finished(SceneJob(scene, Path(output), probabilities)):
+    done = config.resume and not config.overwrite and finished(SceneJob(scene, Path(output), probabilities))
+    if vector is not None and not done:
+        vector.check(config.overwrite)
+    if done:
         log.info("%s is complete: nothing to resume", output)
     else:
         with cluster(scheduler) as client:
             result = predict_scene(scene, output, runner_for(model, card, device, amp, client, scheduler), config)
         log_result(result)
-    if vector is not None and not (config.resume and Path(vector.output).exists()):
+    if vector is not None and not (done and Path(vector.output).exists()):
         write_vector(ctx, vector, output, config.probabilities, config.overwrite)
 
 
@@ -152,7 +153,7 @@ def predict_many(ctx: click.Context, args: list[str], output: str, model: str, c
     def polygonize(job) -> None:
         request = dataclasses.replace(vector, output=str(job.vector))
         probs = str(job.probabilities) if job.probabilities else None
-        write_vector(ctx, request, str(job.output), probs, config.overwrite or config.resume)
+        write_vector(ctx, request, str(job.output), probs, config.overwrite)
 
     with cluster(scheduler) as client:
         runner = runner_for(model, card, device, amp, client, scheduler)

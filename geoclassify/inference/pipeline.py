@@ -231,6 +231,43 @@ def run_fingerprint(scene: Scene, runner: StepRunner, config: PredictConfig, ste
             "grid": [scene.grid.width, scene.grid.height], "steps": steps}
 
 
+class Checkpoints:
+    """The sink's partial files and what they hold: saved every `every` seconds, kept or removed on failure."""
+
+    def __init__(self, sink: OutputSink, partial: PartialRun, progress: Progress, steps: int, every: float):
+        self.sink, self.partial, self.progress, self.steps, self.every = sink, partial, progress, steps, every
+        self.saved = progress.steps_done > 0
+        self.saved_at = time.monotonic()
+        if progress.counts:
+            sink.counts[:] = progress.counts
+
+    def step_done(self, step: Step, out: StepOutput) -> None:
+        """Record a step whose rows are written; save the partial files when it is time."""
+        p = self.progress
+        self.progress = Progress(step.index + 1, p.windows + out.windows, p.skipped + out.skipped,
+                                 self.sink.counts.tolist())
+        if step.index + 1 < self.steps and time.monotonic() - self.saved_at >= self.every:
+            self.sink.checkpoint()
+            self.partial.save(self.progress)
+            self.saved, self.saved_at = True, time.monotonic()
+
+    def commit(self) -> None:
+        self.sink.commit()
+        self.partial.discard()
+
+    def fail(self, exc: BaseException, total_windows: int) -> None:
+        """Keep the partial files of an interrupted run that saved some; remove them after an input error."""
+        input_error = isinstance(exc, GeoclassifyError) and not isinstance(exc, InterruptedRunError)
+        if self.saved and not input_error:
+            self.sink.close()
+            self.partial.save(self.progress)
+            log.warning("%d of %d windows done; the partial output is kept: run the same command with --resume "
+                        "to continue", self.progress.windows, total_windows)
+        else:
+            self.sink.abort()
+            self.partial.discard()
+
+
 def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunner,
                   config: PredictConfig = PredictConfig(),
                   on_progress: Callable[[int], None] | None = None) -> PredictResult:
@@ -248,53 +285,35 @@ def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunne
     scene = open_scene(scene_path, card, config.bands, config.resample)
     layout = make_layout(scene, card, config)
     steps = layout.steps()
-    outputs = [output] + ([config.probabilities] if config.probabilities else [])
-    partial = PartialRun(outputs, run_fingerprint(scene, runner, config, len(steps)))
-    progress = partial.start(config.resume)
+    partial = PartialRun([output] + ([config.probabilities] if config.probabilities else []),
+                         run_fingerprint(scene, runner, config, len(steps)))
+    done = partial.start(config.resume)
+    first = max(0, done.steps_done - layout.context_steps)  # a blend band is rebuilt from the steps before
     start = time.perf_counter()
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        sink = OutputSink(output, layout, card, config, resume=progress.steps_done > 0)
-        if progress.counts:
-            sink.counts[:] = progress.counts
-        resumed = progress.windows
-        bar = tqdm(total=layout.total_windows, initial=resumed, unit="win", file=sys.stderr,
+        sink = OutputSink(output, layout, card, config, resume=done.steps_done > 0)
+        checkpoints = Checkpoints(sink, partial, done, len(steps), config.checkpoint_seconds)
+        bar = tqdm(total=layout.total_windows, initial=done.windows, unit="win", file=sys.stderr,
                    disable=not config.progress, desc="predict", dynamic_ncols=True)
-        saved = progress.steps_done > 0
-        saved_at = time.monotonic()
         try:
-            first = max(0, progress.steps_done - layout.context_steps)
-            with closing(runner.run_steps(scene, layout, steps[first:], config)) as outputs_iter:
-                for step, out in outputs_iter:
+            with closing(runner.run_steps(scene, layout, steps[first:], config)) as outputs:
+                for step, out in outputs:
                     rows = layout.accumulate(step, out.probs, out.active, out.valid)
-                    if step.index < progress.steps_done:
+                    if step.index < done.steps_done:
                         continue  # replayed only to rebuild the blend band; its rows were written before
                     for r in rows:
                         sink.write(r)
-                    progress = Progress(step.index + 1, progress.windows + out.windows,
-                                        progress.skipped + out.skipped, sink.counts.tolist())
+                    checkpoints.step_done(step, out)
                     bar.update(out.windows)
                     if on_progress is not None:
-                        on_progress(progress.windows)
-                    if step.index + 1 < len(steps) and time.monotonic() - saved_at >= config.checkpoint_seconds:
-                        sink.checkpoint()
-                        partial.save(progress)
-                        saved, saved_at = True, time.monotonic()
-            sink.commit()
-            partial.discard()
+                        on_progress(checkpoints.progress.windows)
+            checkpoints.commit()
         except BaseException as exc:
-            keep = saved and not (isinstance(exc, GeoclassifyError) and not isinstance(exc, InterruptedRunError))
-            if keep:
-                sink.close()
-                partial.save(progress)
-                log.warning("%d of %d windows done; the partial output is kept: run the same command with --resume "
-                            "to continue", progress.windows, layout.total_windows)
-            else:
-                sink.abort()
-                partial.discard()
+            checkpoints.fail(exc, layout.total_windows)
             raise
         finally:
             bar.close()
-    grid = layout.output_grid
+    grid, progress = layout.output_grid, checkpoints.progress
     counts = {name: int(n) for name, n in zip(card.class_names, sink.counts)}
     return PredictResult(str(output), grid.width, grid.height, progress.windows, progress.skipped,
-                         time.perf_counter() - start, counts, resumed, scene.native.width, scene.native.height)
+                         time.perf_counter() - start, counts, done.windows, scene.native.width, scene.native.height)

@@ -43,6 +43,7 @@ def hidden(folder: Path) -> list[str]:
 CASES = {  # chips: 3 independent steps; segmentation: 31 steps, each restart replays the 2 before it
     "chips": ("chip_model", "naip_1024", dict(stride=24)),
     "segmentation": ("seg_model", "rgb_byte", dict(tile_size=64, overlap=40)),
+    "segmentation_uint8": ("seg_model", "rgb_byte", dict(tile_size=64, overlap=40, probabilities_dtype="uint8")),
 }
 
 
@@ -53,8 +54,8 @@ def test_interrupted_run_resumes_to_the_same_output(case, request, tmp_path):
     scene = str(request.getfixturevalue(scene_name))
 
     def config(name: str, **extra) -> PredictConfig:
-        return PredictConfig(probabilities=str(tmp_path / f"{name}_p.tif"), probabilities_dtype="float32",
-                             checkpoint_seconds=0, **options, **QUIET, **extra)
+        return PredictConfig(probabilities=str(tmp_path / f"{name}_p.tif"), checkpoint_seconds=0,
+                             **{"probabilities_dtype": "float32", **options}, **QUIET, **extra)
 
     full = predict_scene(scene, str(tmp_path / "full.tif"), predictor, config("full"))
     out = tmp_path / "out.tif"
@@ -69,6 +70,8 @@ def test_interrupted_run_resumes_to_the_same_output(case, request, tmp_path):
     assert resumed.class_counts == full.class_counts
     assert np.array_equal(read(out), read(tmp_path / "full.tif"))
     assert np.array_equal(read(tmp_path / "out_p.tif"), read(tmp_path / "full_p.tif"), equal_nan=True)
+    with rasterio.open(tmp_path / "out_p.tif") as a, rasterio.open(tmp_path / "full_p.tif") as b:
+        assert np.array_equal(a.dataset_mask(), b.dataset_mask())  # uint8 probabilities: the nodata mask
     assert hidden(tmp_path) == []
 
 
