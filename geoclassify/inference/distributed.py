@@ -149,7 +149,6 @@ class DaskRunner:
 
     def _result(self, future, block: tuple[Step, ...]) -> list[StepOutput]:
         """Wait for a block; give up when the cluster has had no worker for a while."""
-        from distributed import TimeoutError as DaskTimeout
         from distributed.scheduler import KilledWorker
 
         alone_since = None
@@ -158,7 +157,7 @@ class DaskRunner:
                 return future.result(timeout=5)
             except GeoclassifyError:
                 raise  # the task's own error: the scene, not the cluster (some are OSErrors)
-            except (DaskTimeout, TimeoutError):
+            except TimeoutError:
                 if self.client.nthreads():
                     alone_since = None
                     continue
