@@ -186,8 +186,8 @@ def test_workers_without_geoclassify_or_with_another_version_are_refused(loopbac
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     bare_env = dict(env, PYTHONPATH=site_packages())
-    if subprocess.run([sys.executable, "-S", "-c", "import geoclassify"], env=bare_env,
-                      stderr=subprocess.DEVNULL).returncode == 0:
+    if subprocess.run([sys.executable, "-S", "-c", "import geoclassify"], env=bare_env, cwd=loopback_cluster.folder,
+                      stderr=subprocess.DEVNULL).returncode == 0:  # as the worker will run
         pytest.skip("geoclassify is installed into site-packages itself (not editable): no bare environment here")
     bare = loopback_cluster.start_worker("bare", [sys.executable, "-S"], bare_env)
     client = loopback_cluster.client(1)
