@@ -27,3 +27,11 @@ class ConfigError(GeoclassifyError, ValueError):
 
 class TrainingError(GeoclassifyError, RuntimeError):
     """Training cannot go on (NaN loss, out of memory)."""
+
+
+class InterruptedRunError(GeoclassifyError, RuntimeError):
+    """A run stopped for a reason outside its inputs (a cluster lost); its partial output can be resumed."""
+
+
+class ClusterError(InterruptedRunError, ConnectionError):
+    """The Dask cluster cannot be reached, has no usable workers, or lost them."""

@@ -13,7 +13,10 @@ from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
 from geoclassify.models.registry import create_model
 
-pytest_plugins = ["tests.deploy_fixtures"]  # trained, exported and quantized models (evaluate/export tests)
+pytest_plugins = [
+    "tests.deploy_fixtures",  # trained, exported and quantized models (evaluate/export tests)
+    "tests.dask_fixtures",  # Dask schedulers and workers on 127.0.0.1
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

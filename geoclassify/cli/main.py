@@ -26,7 +26,7 @@ class GeoclassifyGroup(click.Group):
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            click.echo("Interrupted: nothing was written.", err=True)
+            click.echo("Interrupted: the output was not written.", err=True)
             ctx.exit(130)
 
 

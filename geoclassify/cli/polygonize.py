@@ -84,8 +84,9 @@ def vector_output_options(command: Callable) -> Callable:
         return command(*args, vector=VectorRequest(output, settings) if output else None, **kwargs)
 
     wrapper = polygon_options(wrapper)
-    vector = click.option("--vector", type=click.Path(dir_okay=False),
-                          help="Also write the classes as polygons here (.gpkg, .geojson, .fgb, .parquet, .shp).")
+    vector = click.option("--vector", type=click.Path(),
+                          help="Also write the classes as polygons here (.gpkg, .geojson, .fgb, .parquet, .shp); "
+                               "with several scenes, a folder (NAME_classes.gpkg, or the --format's extension).")
     return vector(wrapper)
 
 

@@ -7,7 +7,9 @@ is ever held: memory depends on the scene width, the tile size and the batch, no
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
 import numpy as np
 
 from geoclassify.errors import ConfigError
@@ -47,6 +49,8 @@ class ChipLayout:
         self.cols = chip_starts(grid.width, chip, stride)
         self.rows_per_step = max(1, (band_rows - chip) // stride + 1)
 
+    context_steps = 0  # steps are independent: a run can restart at any step
+
     @property
     def total_windows(self) -> int:
         return len(self.rows) * len(self.cols)
@@ -77,7 +81,11 @@ class ChipLayout:
         offsets = [(self.rows[i] - step.row, c - step.col) for i in out_rows for c in self.cols]
         return offsets, active
 
-    def accumulate(self, step: Step, probs: np.ndarray, active: np.ndarray, valid: np.ndarray) -> list[OutputRows]:
+    def output_valid(self, step: Step, valid: np.ndarray) -> None:
+        """The part of a band's validity that `accumulate` needs: none, `active` says it all."""
+        return None
+
+    def accumulate(self, step: Step, probs: np.ndarray, active: np.ndarray, valid: None) -> list[OutputRows]:
         """probs: (active windows, classes) -> the step's finished output rows."""
         out_rows = self._out_rows(step)
         k, n = len(out_rows), len(self.cols)
@@ -110,8 +118,20 @@ class BlendLayout:
         self.wsum = np.zeros((tile, self.band_width), dtype=np.float32)
 
     @property
+    def context_steps(self) -> int:
+        """Steps before step k whose tiles reach below the rows finished at step k - 1.
+
+        Restarting at step k means replaying these (without writing) to rebuild the blend band.
+        """
+        return math.ceil(self.tile / self.stride) - 1
+
+    @property
     def total_windows(self) -> int:
         return len(self.rows) * len(self.cols)
+
+    def _done_rows(self, step: Step) -> int:
+        """Rows of the band that no later tile row changes."""
+        return self.tile if step.index == len(self.rows) - 1 else self.stride
 
     def steps(self) -> list[Step]:
         return [Step(i, r, self.tile, self.cols[0], self.band_width) for i, r in enumerate(self.rows)]
@@ -122,18 +142,23 @@ class BlendLayout:
         active = np.array([valid[m : t - m, x + m : x + t - m].any() for _, x in offsets], dtype=bool)
         return offsets, active
 
+    def output_valid(self, step: Step, valid: np.ndarray) -> np.ndarray:
+        """The part of a band's validity that `accumulate` needs: its finished rows, inside the scene."""
+        left = -step.col
+        return valid[: self._done_rows(step), left : left + self.grid.width].copy()
+
     def accumulate(self, step: Step, probs: np.ndarray, active: np.ndarray, valid: np.ndarray) -> list[OutputRows]:
-        """probs: (active tiles, classes, tile, tile) -> the rows no later tile row can change."""
+        """probs: (active tiles, classes, tile, tile), valid: from `output_valid` -> the rows no later tile row
+        can change."""
         t = self.tile
         for p, j in zip(probs, np.flatnonzero(active)):
             x = self.cols[j] - step.col
             self.acc[:, :, x : x + t] += p * self.weights
             self.wsum[:, x : x + t] += self.weights
-        last = step.index == len(self.rows) - 1
-        done = t if last else self.stride
+        done = self._done_rows(step)
         left = -step.col
         wsum = self.wsum[:done, left : left + self.grid.width]
-        ok = (wsum > 0) & valid[:done, left : left + self.grid.width]
+        ok = (wsum > 0) & valid
         probs_out = self.acc[:, :done, left : left + self.grid.width] / np.maximum(wsum, 1e-12)
         rows = OutputRows(step.row, probs_out, ok)
         first_inside = max(0, -step.row)

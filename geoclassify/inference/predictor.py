@@ -20,6 +20,7 @@ log = logging.getLogger("geoclassify")
 
 class Predictor(Protocol):
     card: ModelCard
+    source: dict | None  # the files it was loaded from (set by load_predictor)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32."""
@@ -87,10 +88,36 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
     if is_keras(model_path):
         raise ConfigError(onnx_beside(model_path))
     if is_onnx(model_path):
-        return OnnxPredictor(model_path, device=device, card_path=card, threads=threads)
+        predictor = OnnxPredictor(model_path, device=device, card_path=card, threads=threads)
+    else:
+        refuse_card_file(model_path, card)
+        from geoclassify.models.files import load_model
+
+        model, model_card = load_model(model_path)
+        predictor = TorchPredictor(model, model_card, device=device, amp=amp)
+    predictor.source = model_identity(model_path, card)
+    return predictor
+
+
+def model_identity(model_path: str, card: str | None = None) -> dict:
+    """The model file (and card file) a predictor was loaded from, as the resume manifest records them."""
+    from geoclassify.inference.resume import file_identity
+
+    return {"file": file_identity(model_path), "card": file_identity(card) if card else None}
+
+
+def refuse_card_file(model_path: str, card: str | None) -> None:
     if card is not None:
         raise ConfigError(f"--card {card} applies to ONNX models only; {model_path} carries its own card")
-    from geoclassify.models.files import load_model
 
-    model, model_card = load_model(model_path)
-    return TorchPredictor(model, model_card, device=device, amp=amp)
+
+def read_model_card(model_path: str, card: str | None = None) -> ModelCard:
+    """A model's card without loading its weights (for a client whose workers run the model)."""
+    from geoclassify.inference.onnx_backend import card_from_session, is_onnx, open_session
+
+    if is_onnx(model_path):
+        return card_from_session(open_session(model_path), model_path, card)
+    refuse_card_file(model_path, card)
+    from geoclassify.models.files import read_card
+
+    return read_card(model_path)

@@ -52,13 +52,24 @@ class RasterWriter:
 
     def __init__(self, path: str | os.PathLike, grid: Grid, count: int, dtype: str, *, nodata: float | None = None,
                  class_names: list[str] | None = None, colors: list[tuple[int, int, int]] | None = None,
-                 band_names: list[str] | None = None, cog: bool = False, overwrite: bool = False):
+                 band_names: list[str] | None = None, cog: bool = False, overwrite: bool = False,
+                 partial: Path | None = None, resume: bool = False):
+        """`partial`: write to this fixed temporary path (a resumable run) instead of a unique one;
+        `resume`: reopen it and keep what it holds."""
         self.path = check_output_path(path, overwrite)
         self.class_names, self.colors, self.cog = class_names, colors, cog
         try:
-            self.tmp = temp_beside(self.path, ".tmp.tif")
+            self.tmp = temp_beside(self.path, ".tmp.tif") if partial is None else partial
+            if not resume:
+                self.tmp.write_bytes(b"")
         except OSError as exc:
             raise OutputError(f"cannot write in {self.path.parent}: {exc.strerror}") from None
+        if resume:
+            self.ds = self._reopen()
+            if (self.ds.width, self.ds.height, self.ds.count) != (grid.width, grid.height, count):
+                self.ds.close()
+                raise OutputError(f"the partial output {self.tmp} does not fit this run; run without --resume")
+            return
         profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype,
                        crs=grid.crs, transform=grid.transform, nodata=nodata, compress="deflate",
                        tiled=True, blockxsize=BLOCK, blockysize=BLOCK, BIGTIFF="IF_SAFER")
@@ -80,6 +91,17 @@ class RasterWriter:
                 table[int(nodata)] = (0, 0, 0, 0)
             self.ds.write_colormap(1, table)
 
+    def _reopen(self):
+        try:
+            return rasterio.open(self.tmp, "r+")
+        except RasterioError as exc:
+            raise OutputError(f"cannot reopen the partial output {self.tmp}: {exc}") from None
+
+    def checkpoint(self) -> None:
+        """Save everything written so far to the temporary file, so that a killed run can resume from it."""
+        self.ds.close()
+        self.ds = self._reopen()
+
     def write(self, data: np.ndarray, row: int, col: int = 0, mask: np.ndarray | None = None) -> None:
         """Write (count, h, w) or (h, w) data at (row, col), clipped to the grid; `mask` marks valid pixels."""
         if data.ndim == 2:
@@ -97,7 +119,7 @@ class RasterWriter:
         self.ds.close()
         final_tmp = self.tmp
         if self.cog:
-            final_tmp = self.tmp.with_name(self.tmp.name.replace(".tmp.tif", ".cog.tmp.tif"))
+            final_tmp = self.tmp.with_suffix(".cog.tif")
             rio_copy(self.tmp, final_tmp, driver="COG", compress="deflate", blocksize=BLOCK)
             self.tmp.unlink()
             self.tmp = final_tmp
@@ -110,6 +132,12 @@ class RasterWriter:
             aux.unlink(missing_ok=True)
         publish(final_tmp, self.path)
         self.tmp = None
+
+    def close(self) -> None:
+        """Close the temporary file and keep it (an interrupted resumable run)."""
+        if self.tmp is not None:
+            self.ds.close()
+            self.tmp = None
 
     def abort(self) -> None:
         if self.tmp is None:

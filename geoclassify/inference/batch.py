@@ -1,0 +1,183 @@
+"""Many scenes in one run: inputs from arguments, globs and list files, one output set per scene, a summary.
+
+Outputs are named after each input (`NAME_classes.tif`, `NAME_probabilities.tif`, `NAME_classes.gpkg`) in
+the output folders. Every problem that can be seen before the work starts (colliding names, outputs that
+exist) is refused then; a scene that fails during the run is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from geoclassify.errors import ConfigError, GeoclassifyError, InputError, OutputError
+from geoclassify.inference.pipeline import PredictConfig, PredictResult, StepRunner, log_result, predict_scene
+from geoclassify.inference.resume import partial_path
+
+log = logging.getLogger("geoclassify")
+
+GLOB_CHARS = "*?["
+
+
+def is_glob(arg: str) -> bool:
+    return any(c in arg for c in GLOB_CHARS) and not Path(arg).exists()
+
+
+def read_list(path: str) -> list[str]:
+    """Scene paths or globs, one a line; blank lines and lines starting with # are skipped."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read the scene list {path}: {exc.strerror}") from None
+    return [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
+
+
+def expand_inputs(args: list[str]) -> list[str]:
+    """Expand globs (sorted), keep the order otherwise, and drop repeats of the same file."""
+    scenes: list[str] = []
+    for arg in args:
+        if is_glob(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+            if not matches:
+                raise InputError(f"no file matches {arg}")
+            scenes.extend(matches)
+        else:
+            scenes.append(arg)
+    seen: set[str] = set()
+    unique = []
+    for s in scenes:
+        key = str(Path(s).resolve()) if not s.startswith("/vsi") else s
+        if key not in seen:
+            seen.add(key)
+            unique.append(s)
+    return unique
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    """One scene and the files it writes."""
+
+    scene: str
+    output: Path
+    probabilities: Path | None = None
+    vector: Path | None = None
+
+    @property
+    def rasters(self) -> list[Path]:
+        return [p for p in (self.output, self.probabilities) if p is not None]
+
+    @property
+    def files(self) -> list[Path]:
+        return self.rasters + ([self.vector] if self.vector is not None else [])
+
+
+def plan_jobs(scenes: list[str], out_dir: Path, prob_dir: Path | None = None, vector_dir: Path | None = None,
+              vector_ext: str = ".gpkg") -> list[SceneJob]:
+    """Name every scene's outputs after it; refuse two scenes that would write the same file."""
+    jobs, owners = [], {}
+    for scene in scenes:
+        stem = Path(scene).stem
+        job = SceneJob(scene, out_dir / f"{stem}_classes.tif",
+                       prob_dir / f"{stem}_probabilities.tif" if prob_dir else None,
+                       vector_dir / f"{stem}_classes{vector_ext}" if vector_dir else None)
+        for f in job.files:
+            if f in owners:
+                raise ConfigError(f"{owners[f]} and {scene} would both write {f}; give the scenes different "
+                                  "names or predict them into different folders")
+            owners[f] = scene
+        jobs.append(job)
+    return jobs
+
+
+def finished(job: SceneJob) -> bool:
+    """All of a scene's rasters exist and no partial run of them is waiting."""
+    return all(p.exists() for p in job.rasters) and not partial_path(job.output, ".partial.json").exists()
+
+
+def check_jobs(jobs: list[SceneJob], overwrite: bool, resume: bool) -> None:
+    """Refuse existing outputs before any work starts (with --resume, finished scenes are skipped instead)."""
+    if overwrite:
+        return
+    existing = [f for job in jobs if not (resume and finished(job)) for f in job.files if f.exists()]
+    if existing:
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise OutputError(f"output(s) {', '.join(map(str, existing[:3]))}{more} exist; use --overwrite to replace "
+                          "them, or --resume to continue an interrupted batch")
+
+
+@dataclass
+class SceneReport:
+    """One row of the summary."""
+
+    scene: str
+    size: str = "-"
+    seconds: float = 0.0
+    classes: str = "-"
+    status: str = "ok"
+
+    @property
+    def failed(self) -> bool:
+        return self.status.startswith("failed")
+
+
+def class_shares(counts: dict[str, int]) -> str:
+    total = sum(counts.values())
+    if not total:
+        return "none (all nodata)"
+    found = sorted(((n, name) for name, n in counts.items() if n), reverse=True)
+    return ", ".join(f"{name} {100 * n / total:.0f}%" for n, name in found)
+
+
+def run_jobs(jobs: list[SceneJob], runner: StepRunner, config: PredictConfig,
+             after: Callable[[SceneJob], None] | None = None, verbose: bool = False) -> list[SceneReport]:
+    """Predict every scene (then `after`, e.g. polygonize); a failing scene is reported and the rest go on.
+
+    Ctrl-C stops the batch; a scene interrupted then resumes with --resume, finished ones are skipped.
+    """
+    reports = []
+    for i, job in enumerate(jobs, start=1):
+        report = SceneReport(job.scene)
+        reports.append(report)
+        log.info("[%d/%d] %s", i, len(jobs), job.scene)
+        start = time.perf_counter()
+        try:
+            if config.resume and finished(job):
+                report.status = "done earlier"
+            else:
+                result = predict_scene(job.scene, str(job.output), runner, replace(
+                    config, probabilities=str(job.probabilities) if job.probabilities else None))
+                log_result(result)
+                report.size, report.classes = scene_size(result), class_shares(result.class_counts)
+                report.status = "ok (resumed)" if result.resumed_windows else "ok"
+            if after is not None and job.vector is not None and not (config.resume and job.vector.exists()):
+                after(job)
+        except GeoclassifyError as exc:
+            report.status = f"failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - one scene's unexpected failure must not stop the batch
+            if verbose:
+                traceback.print_exc()
+            report.status = f"failed: {type(exc).__name__}: {exc}"
+        report.seconds = time.perf_counter() - start
+        if report.failed:
+            log.error("%s %s", job.scene, report.status)
+    return reports
+
+
+def scene_size(result: PredictResult) -> str:
+    return f"{result.scene_width}x{result.scene_height}"
+
+
+def summary_table(reports: list[SceneReport]) -> str:
+    """A plain-text table: scene, size, time, classes found, status."""
+    rows = [("scene", "size", "time", "classes found", "status")]
+    rows += [(r.scene, r.size, f"{r.seconds:.1f} s", r.classes, r.status) for r in reports]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    failed = sum(r.failed for r in reports)
+    lines.append(f"{len(reports) - failed} of {len(reports)} scenes done" + (f", {failed} failed" if failed else ""))
+    return "\n".join(lines)
