@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import traceback
 
 import click
 
 from geoclassify import __version__
-from geoclassify.cli.options import is_verbose, verbosity_options
-from geoclassify.errors import GeoclassifyError
+from geoclassify.cli.options import clear_errors, verbosity_options
 
 log = logging.getLogger("geoclassify")
 
@@ -18,16 +16,8 @@ class GeoclassifyGroup(click.Group):
     """Turns GeoclassifyError into one clear line on stderr and exit code 1 (traceback with -v)."""
 
     def invoke(self, ctx: click.Context):
-        try:
+        with clear_errors(ctx, "Interrupted: the output was not written."):
             return super().invoke(ctx)
-        except GeoclassifyError as exc:
-            if is_verbose(ctx):
-                traceback.print_exc()
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("Interrupted: the output was not written.", err=True)
-            ctx.exit(130)
 
 
 def _set_progress_format(ctx: click.Context, param: click.Parameter, value: str) -> None:

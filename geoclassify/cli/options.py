@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import click
 
@@ -57,3 +59,20 @@ def parse_bands(ctx: click.Context, param: click.Parameter, value: str | None) -
     if not bands or min(bands) < 1:
         raise click.BadParameter(f"band numbers start at 1, got {value!r}")
     return bands
+
+
+@contextmanager
+def clear_errors(ctx: click.Context, interrupted: str) -> Iterator[None]:
+    """GeoclassifyError as one line on stderr and exit code 1 (traceback with -v); Ctrl-C as `interrupted`, 130."""
+    from geoclassify.errors import GeoclassifyError
+
+    try:
+        yield
+    except GeoclassifyError as exc:
+        if is_verbose(ctx):
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(1)
+    except KeyboardInterrupt:
+        click.echo(interrupted, err=True)
+        ctx.exit(130)

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import traceback
 import warnings
 
 import click
 
-from geoclassify.cli.options import is_quiet, is_verbose, verbosity_options
-from geoclassify.errors import GeoclassifyError
+from geoclassify.cli.options import clear_errors, is_quiet, verbosity_options
 
 log = logging.getLogger("geoclassify")
 
@@ -28,7 +26,7 @@ def main(ctx: click.Context, config_path, out, resume_path, overrides) -> None:
     """Train a Keras model into a run directory (see `geoclassify train --framework keras`)."""
     # the datasets filter unreadable samples, so Keras cannot know an epoch's length and warns at its end
     warnings.filterwarnings("ignore", message="Your input ran out of data")
-    try:
+    with clear_errors(ctx, "Interrupted: the run directory keeps the last completed epoch (--resume it)."):
         from geoclassify.keras import import_keras
 
         import_keras()
@@ -38,14 +36,6 @@ def main(ctx: click.Context, config_path, out, resume_path, overrides) -> None:
         progress = not is_quiet(ctx)
         result = resume(resume_path, progress) if resume_path else train(
             load_config(config_path, list(overrides)), out, progress)
-    except GeoclassifyError as exc:
-        if is_verbose(ctx):
-            traceback.print_exc()
-        click.echo(f"Error: {exc}", err=True)
-        ctx.exit(1)
-    except KeyboardInterrupt:
-        click.echo("Interrupted: the run directory keeps the last completed epoch (--resume it).", err=True)
-        ctx.exit(130)
     log.info("best epoch %d; test %s", result["best_epoch"],
              ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items() if isinstance(v, float)))
     click.echo(json.dumps(result))
