@@ -124,8 +124,9 @@ class DaskRunner:
         self.client, self.model, self.card = client, model, card
         self.identity = model_identity(model.path, model.card)
 
-    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step],
-                  config: PredictConfig) -> Iterator[tuple[Step, StepOutput]]:
+    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step], config: PredictConfig,
+                  on_batch=None) -> Iterator[tuple[Step, StepOutput]]:
+        """Batches run on the workers: progress comes per step (`on_batch` is not called)."""
         job = BlockJob(replace(scene, path=absolute(scene.path)), self.model, config)
         threads = sum(self.client.nthreads().values())
         blocks = iter(split_blocks(steps, threads))

@@ -117,8 +117,11 @@ class StepOutput:
     skipped: int
 
 
+BatchCallback = Callable[[Step, int], None]  # (step, windows) after each batch the model ran
+
+
 def predict_steps(reader: BandReader, layout: ChipLayout | BlendLayout, steps: list[Step], predictor: Predictor,
-                  config: PredictConfig, on_batch: Callable[[Step, int], None] | None = None
+                  config: PredictConfig, on_batch: BatchCallback | None = None
                   ) -> Iterator[tuple[Step, StepOutput]]:
     """The window loop: read bands (the next ones while the model runs), batch their valid windows, predict.
     `on_batch(step, windows)` is told of each batch predicted (a step can hold all the windows of a scene)."""
@@ -146,27 +149,28 @@ def predict_steps(reader: BandReader, layout: ChipLayout | BlendLayout, steps: l
 
 
 class StepRunner(Protocol):
-    """Where the window loop runs: yields (step, output) for `steps`, in their order."""
+    """Where the window loop runs: yields (step, output) for `steps`, in their order; runners that see the
+    model's batches report them to `on_batch`, the others report nothing before a step's output."""
 
     card: ModelCard
     identity: dict  # what identifies the model, for the resume manifest
 
-    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step],
-                  config: PredictConfig) -> Iterator[tuple[Step, StepOutput]]: ...
+    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step], config: PredictConfig,
+                  on_batch: BatchCallback | None = None) -> Iterator[tuple[Step, StepOutput]]: ...
 
 
 class LocalRunner:
     """Runs the window loop in this process, reading with a thread pool."""
 
-    def __init__(self, predictor: Predictor, on_batch: Callable[[Step, int], None] | None = None):
-        self.predictor, self.on_batch = predictor, on_batch
+    def __init__(self, predictor: Predictor):
+        self.predictor = predictor
         self.card = predictor.card
         self.identity = getattr(predictor, "source", None) or {"card": predictor.card.to_json()}
 
-    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step],
-                  config: PredictConfig) -> Iterator[tuple[Step, StepOutput]]:
+    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step], config: PredictConfig,
+                  on_batch: BatchCallback | None = None) -> Iterator[tuple[Step, StepOutput]]:
         with BandReader(scene, config.read_workers) as reader:
-            yield from predict_steps(reader, layout, steps, self.predictor, config, self.on_batch)
+            yield from predict_steps(reader, layout, steps, self.predictor, config, on_batch)
 
 
 class OutputSink:
@@ -317,11 +321,10 @@ def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunne
         sink = OutputSink(output, layout, card, config, resume=done.steps_done > 0)
         checkpoints = Checkpoints(sink, partial, done, len(steps), config.checkpoint_seconds)
         bar = progress_bar(layout.total_windows, "predict", "win", disable=not config.progress)
-        progress = WindowProgress(bar, done)
-        if isinstance(runner, LocalRunner):
-            runner.on_batch = progress.batch
+        window_progress = WindowProgress(bar, done)
         try:
-            with closing(runner.run_steps(scene, layout, steps[first:], config)) as outputs:
+            with closing(runner.run_steps(scene, layout, steps[first:], config,
+                                          on_batch=window_progress.batch)) as outputs:
                 for step, out in outputs:
                     rows = layout.accumulate(step, out.probs, out.active, out.valid)
                     if step.index < done.steps_done:
@@ -329,7 +332,7 @@ def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunne
                     for r in rows:
                         sink.write(r)
                     checkpoints.step_done(step, out)
-                    progress.step_done(out)
+                    window_progress.step_done(out)
                     if on_progress is not None:
                         on_progress(checkpoints.progress.windows)
             checkpoints.commit()
