@@ -13,7 +13,10 @@ from __future__ import annotations
 import ctypes
 import sqlite3
 import struct
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from geoclassify.vector.attributes import LargeFeature
 from geoclassify.vector.rings import wkb_pieces, wkb_size
@@ -52,53 +55,29 @@ def geometry_column(con: sqlite3.Connection, layer: str) -> tuple[str, int, str]
                        "WHERE table_name = ?", (layer,)).fetchone()
 
 
-def move_geometry_last(path: Path, layer: str) -> None:
-    """Make the geometry the last column of the (still empty) layer table: SQLite can then insert a
-    zero-filled geometry blob without building it in memory (it must expand one followed by other columns)."""
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        geometry, _, kind = geometry_column(con, layer)
-        triggers = rtree_triggers(con, layer, geometry)
-        con.execute("BEGIN")
-        for name, _ in triggers:
-            con.execute(f"DROP TRIGGER {quoted(name)}")
-        con.execute(f"ALTER TABLE {quoted(layer)} DROP COLUMN {quoted(geometry)}")
-        con.execute(f"ALTER TABLE {quoted(layer)} ADD COLUMN {quoted(geometry)} {kind}")
-        for _, sql in triggers:
-            con.execute(sql)
-        con.execute("COMMIT")
-    finally:
-        con.close()
+@dataclass(frozen=True)
+class LayerTable:
+    """A layer's table in an open GeoPackage: its geometry column, SRS id and declared geometry type."""
+
+    con: sqlite3.Connection
+    name: str
+    geometry: str
+    srs_id: int
+    kind: str
 
 
-def append_large_features(path: Path, layer: str, names: list[str], features: list[LargeFeature]) -> None:
-    """Append `features` (attribute columns named `names`) to `layer` of the GeoPackage at `path`."""
-    release_free_memory()
+@contextmanager
+def layer_without_index_triggers(path: Path, layer: str) -> Iterator[LayerTable]:
+    """One transaction on the layer's table with the spatial index's triggers dropped (they call GDAL's SQL
+    functions, unknown to plain SQLite), and created again before the commit; rolled back on error."""
     con = sqlite3.connect(path, isolation_level=None)
     try:
         con.execute("BEGIN")
-        geometry, srs_id, _ = geometry_column(con, layer)
-        rtree = f"rtree_{layer}_{geometry}"
-        triggers = rtree_triggers(con, layer, geometry)  # they call GDAL's SQL functions: the index row is ours
+        table = LayerTable(con, layer, *geometry_column(con, layer))
+        triggers = rtree_triggers(con, layer, table.geometry)
         for name, _ in triggers:
             con.execute(f"DROP TRIGGER {quoted(name)}")
-        has_index = con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone() is not None
-        columns = ", ".join(quoted(n) for n in [*names, geometry])
-        marks = ", ".join("?" * len(names))
-        for feature in features:
-            envelope = feature.envelope()
-            header = blob_header(srs_id, envelope)
-            values = [column[0].as_py() for column in feature.columns]
-            cursor = con.execute(f"INSERT INTO {quoted(layer)} ({columns}) VALUES ({marks}, zeroblob(?))",
-                                 [*values, len(header) + wkb_size(feature.rings)])
-            fid = cursor.lastrowid
-            if has_index:
-                con.execute(f"INSERT INTO {quoted(rtree)} VALUES (?, ?, ?, ?, ?)", (fid, *envelope))
-            extend_extent(con, layer, envelope)
-            with con.blobopen(layer, geometry, fid) as blob:
-                blob.write(header)
-                for piece in wkb_pieces(feature.rings, feature.transform):
-                    blob.write(piece)
+        yield table
         for _, sql in triggers:
             con.execute(sql)
         con.execute("COMMIT")
@@ -108,6 +87,39 @@ def append_large_features(path: Path, layer: str, names: list[str], features: li
         raise
     finally:
         con.close()
+
+
+def move_geometry_last(path: Path, layer: str) -> None:
+    """Make the geometry the last column of the (still empty) layer table: SQLite can then insert a
+    zero-filled geometry blob without building it in memory (it must expand one followed by other columns)."""
+    with layer_without_index_triggers(path, layer) as table:
+        table.con.execute(f"ALTER TABLE {quoted(layer)} DROP COLUMN {quoted(table.geometry)}")
+        table.con.execute(f"ALTER TABLE {quoted(layer)} ADD COLUMN {quoted(table.geometry)} {table.kind}")
+
+
+def append_large_features(path: Path, layer: str, names: list[str], features: list[LargeFeature]) -> None:
+    """Append `features` (attribute columns named `names`) to `layer` of the GeoPackage at `path`, with their
+    spatial index rows (written here, the index's triggers being dropped meanwhile)."""
+    release_free_memory()
+    with layer_without_index_triggers(path, layer) as table:
+        con, rtree = table.con, f"rtree_{layer}_{table.geometry}"
+        has_index = con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone() is not None
+        columns = ", ".join(quoted(n) for n in [*names, table.geometry])
+        marks = ", ".join("?" * len(names))
+        for feature in features:
+            envelope = feature.envelope()
+            header = blob_header(table.srs_id, envelope)
+            values = [column[0].as_py() for column in feature.columns]
+            cursor = con.execute(f"INSERT INTO {quoted(layer)} ({columns}) VALUES ({marks}, zeroblob(?))",
+                                 [*values, len(header) + wkb_size(feature.rings)])
+            fid = cursor.lastrowid
+            if has_index:
+                con.execute(f"INSERT INTO {quoted(rtree)} VALUES (?, ?, ?, ?, ?)", (fid, *envelope))
+            extend_extent(con, layer, envelope)
+            with con.blobopen(layer, table.geometry, fid) as blob:
+                blob.write(header)
+                for piece in wkb_pieces(feature.rings, feature.transform):
+                    blob.write(piece)
 
 
 def extend_extent(con: sqlite3.Connection, layer: str, envelope: tuple[float, float, float, float]) -> None:
