@@ -1,13 +1,18 @@
-"""Streaming vs preloaded training data: throughput and memory, the same chips, model and augmentation.
+"""Streaming vs preloaded training data: throughput and memory, the same data, model and augmentation.
 
     .venv/bin/python benchmarks/bench_loader.py stream  --config examples/configs/aid_scenes.yaml
     .venv/bin/python benchmarks/bench_loader.py preload --config examples/configs/aid_scenes.yaml
+    .venv/bin/python benchmarks/bench_loader.py stream  --config examples/configs/agnet_crop_segmentation.yaml
 
-`stream` decodes chips on the fly in DataLoader workers (geoclassify's ChipStream); `preload` decodes
-every chip into one array first, then serves it through a map-style dataset with the same workers,
-augmentation and normalisation. Both train compact_cnn for `--epochs` and time the last epoch.
+Chip folders: `stream` decodes chips on the fly in DataLoader workers (geoclassify's ChipStream);
+`preload` decodes every chip into one array first, then serves it through a map-style dataset with the
+same workers, augmentation and normalisation. Both train compact_cnn for `--epochs` and time the last epoch.
+Scenes with label rasters (a `data.source: scene` config): both use geoclassify's SceneWindowStream
+over the same random windows; `stream` reads each window from the files (SceneReader), `preload`
+reads every scene and label raster whole into memory first and cuts the windows from the arrays.
+Both train the config's segmentation model.
 `--no-train` only iterates the loader (no model), to measure what the loader itself holds.
-`--split all` uses every chip of the set (train, validation and test), the largest set there is.
+`--split all` uses all the data (train, validation and test), the largest set there is.
 Memory is the proportional set size (PSS) of the process and its workers, sampled every 0.1 s
 (PSS counts shared pages once across processes); `data_mib` is the peak minus the PSS before any
 data was loaded (with training, it includes activations and optimizer state). Prints one JSON line.
@@ -23,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
@@ -30,8 +36,10 @@ from torch.utils.data import DataLoader, Dataset
 from geoclassify.models.registry import create_model
 from geoclassify.training.augment import build_augment
 from geoclassify.training.chips import band_stats, read_image, scan_chip_folders, split_by_place
-from geoclassify.training.config import load_config
-from geoclassify.training.streams import ChipStream, collate
+from geoclassify.training.class_mapping import IGNORE
+from geoclassify.training.config import TrainConfig, load_config
+from geoclassify.training.scenes import SceneReader, scene_mapping, scene_pairs, split_blocks, window_stats
+from geoclassify.training.streams import BatchNormalizer, ChipStream, SceneWindowStream, channels_first, collate
 
 
 def pss_mib(pid: int) -> float:
@@ -69,21 +77,66 @@ class PeakMemory(threading.Thread):
 
 
 class Preloaded(Dataset):
-    """All chips decoded up front; augmentation and normalisation as in ChipStream."""
+    """All chips decoded up front; augmentation as in ChipStream."""
 
-    def __init__(self, samples, bands, mean, std, seed):
+    def __init__(self, samples, bands, seed):
         self.images = np.stack([read_image(s.path, bands) for s in samples])
         self.labels = [s.label for s in samples]
-        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self.augment = build_augment(seed)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        image = self.augment(image=self.images[i])["image"]
-        x = (image.astype(np.float32) - self.mean) / self.std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), self.labels[i]
+        return channels_first(self.augment(image=self.images[i])["image"]), self.labels[i]
+
+
+class PreloadedScenes(SceneReader):
+    """Every scene and label raster read whole first; windows are cut from the arrays."""
+
+    def __init__(self, reader: SceneReader):
+        super().__init__(reader.pairs, reader.bands, reader.mapping, reader.data)
+        self.arrays = []
+        for pair in self.pairs:
+            with rasterio.open(pair.image) as image, rasterio.open(pair.labels) as labels:
+                if pair.kind != "labels" or labels.shape != image.shape:
+                    raise SystemExit("preload: only label rasters on the scene's grid")
+                self.arrays.append((image.read(self.bands or None).transpose(1, 2, 0), labels.read(1),
+                                    image.read_masks(1) > 0))
+
+    def read(self, scene: int, row: int, col: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        pixels, codes, valid = (a[row:row + size, col:col + size] for a in self.arrays[scene])
+        classes = self.mapping.apply(codes, where=self.pairs[scene].labels)
+        classes[~valid] = IGNORE
+        return pixels, classes
+
+
+def chip_data(args, config: TrainConfig) -> tuple[Dataset, BatchNormalizer, int, int, dict]:
+    """(dataset, normalizer, classes, items an epoch, DataLoader options) of a chip-folder config."""
+    classes, samples = scan_chip_folders(config.data)
+    train = split_by_place(samples, config.data)["train"] if args.split == "train" else samples
+    stats = band_stats(train, config.data.bands)
+    normalizer = BatchNormalizer(stats.mean, stats.std)
+    if args.mode == "stream":
+        dataset = ChipStream(train, config.data.bands, shuffle=True, augment=True)
+        return dataset, normalizer, len(classes), len(train), {"collate_fn": collate}
+    return Preloaded(train, config.data.bands, seed=0), normalizer, len(classes), len(train), {"shuffle": True}
+
+
+def scene_data(args, config: TrainConfig) -> tuple[Dataset, BatchNormalizer, int, int, dict]:
+    """The same for a scene config: random windows of the training blocks (all blocks with --split all)."""
+    data = config.data
+    pairs = scene_pairs(data)
+    blocks = split_blocks(pairs, data)
+    chosen = blocks["train"] if args.split == "train" else [b for split in blocks.values() for b in split]
+    reader = SceneReader(pairs, list(data.bands), scene_mapping(data), data)
+    mean, std, _, _ = window_stats(reader, blocks["train"], data.tile_size)
+    if args.mode == "preload":
+        reader = PreloadedScenes(reader)
+    dataset = SceneWindowStream(reader, chosen, data.tile_size, count=data.windows_per_epoch, augment=True,
+                                min_labelled=data.min_labelled)
+    return dataset, BatchNormalizer(mean, std), len(reader.mapping.class_names), data.windows_per_epoch, \
+        {"collate_fn": collate}
 
 
 def main() -> None:
@@ -97,44 +150,42 @@ def main() -> None:
     ap.add_argument("--no-train", action="store_true", help="iterate the loader only (the loader's own memory)")
     args = ap.parse_args()
     config = load_config(args.config)
-    classes, samples = scan_chip_folders(config.data)
-    train = split_by_place(samples, config.data)["train"] if args.split == "train" else samples
-    stats = band_stats(train, config.data.bands)
-    torch.manual_seed(0)
-    model = create_model("compact_cnn", stats.count, len(classes)).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    scenes = config.data.source == "scene"
     sampler = PeakMemory()
     baseline = sampler.current()
     sampler.start()
     start = time.perf_counter()
-    if args.mode == "stream":
-        dataset = ChipStream(train, config.data.bands, stats.mean, stats.std, shuffle=True, augment=True)
-        loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers, collate_fn=collate,
-                            persistent_workers=True, prefetch_factor=2)
-    else:
-        dataset = Preloaded(train, config.data.bands, stats.mean, stats.std, seed=0)
-        loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers, shuffle=True,
-                            persistent_workers=True, prefetch_factor=2)
+    dataset, normalizer, classes, items, options = (scene_data if scenes else chip_data)(args, config)
+    workers = {"persistent_workers": True, "prefetch_factor": 2} if args.workers else {}
+    loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers, **workers, **options)
     setup = time.perf_counter() - start
+    if not args.no_train:
+        torch.manual_seed(0)
+        model = create_model(config.model.arch if scenes else "compact_cnn", len(normalizer.mean), classes)
+        model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.AdamW(model.parameters(), 1e-3)
     for epoch in range(1, args.epochs + 1):
-        if args.mode == "stream":
+        if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
         t0, seen = time.perf_counter(), 0
         for batch in loader:
             x, y = batch[0], batch[1]
+            if x is None:
+                continue
             seen += len(y)
             if args.no_train:
                 continue
-            loss = F.cross_entropy(model(x.contiguous(memory_format=torch.channels_last)), y)
+            x = normalizer.images(x).contiguous(memory_format=torch.channels_last)
+            loss = F.cross_entropy(model(x), normalizer.targets(y), ignore_index=IGNORE)
             opt.zero_grad()
             loss.backward()
             opt.step()
         rate = seen / (time.perf_counter() - t0)
     sampler.running = False
     sampler.join()
-    print(json.dumps({"mode": args.mode, "config": args.config, "images": len(train), "workers": args.workers,
+    print(json.dumps({"mode": args.mode, "config": args.config, "items_per_epoch": items, "workers": args.workers,
                       "train": not args.no_train,
-                      "setup_s": round(setup, 1), "last_epoch_images_per_s": round(rate, 1),
+                      "setup_s": round(setup, 1), "last_epoch_items_per_s": round(rate, 1),
                       "baseline_pss_mib": round(baseline, 1), "peak_pss_mib": round(sampler.peak, 1),
                       "data_mib": round(sampler.peak - baseline, 1)}))
 

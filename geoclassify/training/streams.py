@@ -1,4 +1,9 @@
-"""PyTorch IterableDatasets over chip folders and scene windows, decoded on the fly in DataLoader workers."""
+"""PyTorch IterableDatasets over chip folders and scene windows, decoded on the fly in DataLoader workers.
+
+The workers send pixels in the data's own type (uint8 stays uint8) and labels as small integers;
+`BatchNormalizer` turns them into normalised float32 on the training device. A batch in flight
+between processes is 4x smaller for 8-bit data than normalised float32 would be.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +28,9 @@ class ChipStream(IterableDataset):
     counts them. The epoch lives in shared memory so persistent workers see `set_epoch`.
     """
 
-    def __init__(self, samples: list[Sample], bands: list[int], mean: list[float], std: list[float], *,
-                 shuffle: bool, augment: bool, seed: int = 0, cache_dir: str | None = None):
+    def __init__(self, samples: list[Sample], bands: list[int], *, shuffle: bool, augment: bool, seed: int = 0,
+                 cache_dir: str | None = None):
         self.samples, self.bands, self.shuffle, self.augment, self.seed = samples, bands, shuffle, augment, seed
-        self.mean = np.asarray(mean, np.float32)
-        self.std = np.asarray(std, np.float32)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._epoch = mp.Value("i", 0)
 
@@ -67,8 +70,27 @@ class ChipStream(IterableDataset):
                 continue
             if augment is not None:
                 image = augment(image=image)["image"]
-            x = (image.astype(np.float32) - self.mean) / self.std
-            yield torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), sample.label
+            yield channels_first(image), sample.label
+
+
+def channels_first(image: np.ndarray) -> torch.Tensor:
+    """(height, width, bands) array -> contiguous (bands, height, width) tensor of the same type."""
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+
+
+class BatchNormalizer:
+    """Raw batches from the streams -> float32 (x - mean) / std and int64 targets on a device."""
+
+    def __init__(self, mean: list[float], std: list[float], device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(-1, 1, 1)
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.to(self.device, non_blocking=True).to(torch.float32) - self.mean) / self.std
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        return y.to(self.device, non_blocking=True).long()
 
 
 def collate(items: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list[tuple[str, str]]]:
@@ -85,10 +107,9 @@ def collate(items: list) -> tuple[torch.Tensor | None, torch.Tensor | None, list
 class SceneWindowStream(IterableDataset):
     """Streams (image, label map) windows; training windows are drawn anew each epoch."""
 
-    def __init__(self, reader: SceneReader, blocks: list[Block], size: int, mean: list[float], std: list[float], *,
-                 count: int | None, augment: bool, min_labelled: float, seed: int = 0):
+    def __init__(self, reader: SceneReader, blocks: list[Block], size: int, *, count: int | None, augment: bool,
+                 min_labelled: float, seed: int = 0):
         self.reader, self.blocks, self.size, self.count = reader, blocks, size, count
-        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
         self.augment, self.min_labelled, self.seed = augment, min_labelled, seed
         self._epoch = mp.Value("i", 0)
         self._fixed = block_windows(blocks, size) if count is None else None
@@ -114,6 +135,4 @@ class SceneWindowStream(IterableDataset):
             if augment is not None:
                 out = augment(image=pixels, mask=classes)
                 pixels, classes = out["image"], out["mask"]
-            x = (pixels.astype(np.float32) - self.mean) / self.std
-            yield (torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),
-                   torch.from_numpy(np.ascontiguousarray(classes).astype(np.int64)))
+            yield channels_first(pixels), torch.from_numpy(np.ascontiguousarray(classes))

@@ -30,7 +30,7 @@ from geoclassify.training.class_mapping import IGNORE
 from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
 from geoclassify.training.run import RunDir, write_atomic
 from geoclassify.training.sources import DataInfo, chip_source, scene_source, training_card
-from geoclassify.training.streams import ChipStream, SceneWindowStream, collate
+from geoclassify.training.streams import BatchNormalizer, ChipStream, SceneWindowStream, collate
 
 log = logging.getLogger("geoclassify")
 
@@ -64,7 +64,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 def prepare_scenes(config: TrainConfig) -> PreparedData:
     data = config.data
     info, reader, blocks = scene_source(config)
-    streams = {name: SceneWindowStream(reader, part, data.tile_size, info.mean, info.std,
+    streams = {name: SceneWindowStream(reader, part, data.tile_size,
                                        count=data.windows_per_epoch if name == "train" else None,
                                        augment=name == "train" and config.loader.augment,
                                        min_labelled=data.min_labelled, seed=config.seed)
@@ -75,7 +75,7 @@ def prepare_scenes(config: TrainConfig) -> PreparedData:
 def prepare_chips(config: TrainConfig) -> PreparedData:
     loader = config.loader
     info, splits = chip_source(config)
-    streams = {name: ChipStream(part, config.data.bands, info.mean, info.std, shuffle=name == "train",
+    streams = {name: ChipStream(part, config.data.bands, shuffle=name == "train",
                                 augment=name == "train" and loader.augment, seed=config.seed, cache_dir=loader.cache_dir)
                for name, part in splits.items()}
     return PreparedData(**vars(info), streams=streams)
@@ -106,6 +106,7 @@ class Trainer:
         random.seed(config.seed)
         self.device = resolve_device(config.device)
         self.data = prepare_data(config)
+        self.normalize = BatchNormalizer(self.data.mean, self.data.std, self.device)
         n = len(self.data.classes)
         self.model = create_model(config.model.arch, len(self.data.bands), n, pretrained=config.model.pretrained,
                                   **config.model.kwargs).to(self.device)
@@ -164,7 +165,8 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == "cuda" else torch.bfloat16)
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
+        """A raw batch from the loader -> normalised float32 on the device (channels_last if asked)."""
+        x = self.normalize.images(x)
         return x.contiguous(memory_format=torch.channels_last) if self.config.optim.channels_last else x
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -188,7 +190,7 @@ class Trainer:
             bar.update(len(bad_items))
             if x is None:
                 continue
-            x, target = self.to_device(x), y.to(self.device)
+            x, target = self.to_device(x), self.normalize.targets(y)
             if self.data.task == "classification":
                 x, target = mix_batch(x, target, n, opt.mixup, opt.cutmix, self.mix_gen)
             with self.autocast():
@@ -229,7 +231,7 @@ class Trainer:
                 continue
             with self.autocast():
                 logits = self.model(self.to_device(x)).float()
-            y = y.to(self.device)
+            y = self.normalize.targets(y)
             loss_sum += F.cross_entropy(logits, y, reduction="sum", ignore_index=IGNORE).item()
             if self.data.task == "segmentation":
                 valid = y != IGNORE

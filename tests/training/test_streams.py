@@ -1,0 +1,36 @@
+"""The loader sends raw pixels between processes; the trainer normalises them on the device."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from geoclassify.training.chips import band_stats, read_image, scan_chip_folders
+from geoclassify.training.config import DataConfig
+from geoclassify.training.streams import BatchNormalizer, ChipStream, collate
+
+
+def test_workers_send_native_pixels_and_normalising_matches_float_arithmetic(agnet_chips):
+    data = DataConfig(path=str(agnet_chips), tile_size=32)
+    _, samples = scan_chip_folders(data)
+    samples = samples[:24]
+    stats = band_stats(samples, [])
+    stream = ChipStream(samples, [], shuffle=False, augment=False)
+    loader = DataLoader(stream, batch_size=8, num_workers=2, collate_fn=collate)
+    batches = list(loader)
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    assert x.dtype == torch.uint8 and x.shape == (24, 7, 32, 32)  # 4x smaller in flight than float32
+    files = {read_image(s.path, []).tobytes(): s for s in samples}
+    normalizer = BatchNormalizer(stats.mean, stats.std)
+    mean, std = np.asarray(stats.mean, np.float32), np.asarray(stats.std, np.float32)
+    seen = set()
+    for raw, normalised, label in zip(x, normalizer.images(x), normalizer.targets(y)):
+        image = np.ascontiguousarray(raw.numpy().transpose(1, 2, 0))
+        sample = files[image.tobytes()]  # a file's pixels, unchanged
+        seen.add(sample.path)
+        assert label.dtype == torch.int64 and int(label) == sample.label
+        expected = ((image.astype(np.float32) - mean) / std).transpose(2, 0, 1)
+        assert normalised.dtype == torch.float32 and np.array_equal(normalised.numpy(), expected)
+    assert len(seen) == 24
