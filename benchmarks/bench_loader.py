@@ -15,17 +15,20 @@ Both train the config's segmentation model.
 `--split all` uses all the data (train, validation and test), the largest set there is.
 Memory is the proportional set size (PSS) of the process and its workers, sampled every 0.1 s
 (PSS counts shared pages once across processes); `data_mib` is the peak minus the PSS before any
-data was loaded (with training, it includes activations and optimizer state). Prints one JSON line.
+data was loaded (after the band statistics and the model were made; with training, it includes activations
+and optimizer state). Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import rasterio
@@ -101,42 +104,54 @@ class PreloadedScenes(SceneReader):
             with rasterio.open(pair.image) as image, rasterio.open(pair.labels) as labels:
                 if pair.kind != "labels" or labels.shape != image.shape:
                     raise SystemExit("preload: only label rasters on the scene's grid")
-                self.arrays.append((image.read(self.bands or None).transpose(1, 2, 0), labels.read(1),
-                                    image.read_masks(1) > 0))
+                bands = self.bands or list(range(1, image.count + 1))
+                pixels = np.empty((len(bands), image.height, image.width), image.dtypes[0])
+                for i, band in enumerate(bands):  # band by band into one array: nothing but the data held
+                    image.read(band, out=pixels[i])
+                self.arrays.append((pixels, labels.read(1), image.read_masks(1) > 0))
 
     def read(self, scene: int, row: int, col: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-        pixels, codes, valid = (a[row:row + size, col:col + size] for a in self.arrays[scene])
+        pixels, codes, valid = self.arrays[scene]
+        pixels, codes, valid = pixels[:, row:row + size, col:col + size].transpose(1, 2, 0), \
+            codes[row:row + size, col:col + size], valid[row:row + size, col:col + size]
         classes = self.mapping.apply(codes, where=self.pairs[scene].labels)
         classes[~valid] = IGNORE
         return pixels, classes
 
 
-def chip_data(args, config: TrainConfig) -> tuple[Dataset, BatchNormalizer, int, int, dict]:
-    """(dataset, normalizer, classes, items an epoch, DataLoader options) of a chip-folder config."""
+def chip_data(args, config: TrainConfig) -> tuple[Callable[[], Dataset], BatchNormalizer, int, int, dict]:
+    """(dataset builder, normalizer, classes, items an epoch, DataLoader options) of a chip-folder config.
+    The band statistics are computed here, before memory is measured; the builder loads the data."""
     classes, samples = scan_chip_folders(config.data)
     train = split_by_place(samples, config.data)["train"] if args.split == "train" else samples
     stats = band_stats(train, config.data.bands)
     normalizer = BatchNormalizer(stats.mean, stats.std)
     if args.mode == "stream":
-        dataset = ChipStream(train, config.data.bands, shuffle=True, augment=True)
-        return dataset, normalizer, len(classes), len(train), {"collate_fn": collate}
-    return Preloaded(train, config.data.bands, seed=0), normalizer, len(classes), len(train), {"shuffle": True}
+        def build() -> Dataset:
+            return ChipStream(train, config.data.bands, shuffle=True, augment=True)
+        return build, normalizer, len(classes), len(train), {"collate_fn": collate}
+    return lambda: Preloaded(train, config.data.bands, seed=0), normalizer, len(classes), len(train), {"shuffle": True}
 
 
-def scene_data(args, config: TrainConfig) -> tuple[Dataset, BatchNormalizer, int, int, dict]:
-    """The same for a scene config: random windows of the training blocks (all blocks with --split all)."""
+def scene_data(args, config: TrainConfig) -> tuple[Callable[[], Dataset], BatchNormalizer, int, int, dict]:
+    """The same for a scene config: random windows of the training blocks (all blocks with --split all).
+    The statistics come from a reader of their own, closed before the builder opens the scenes again."""
     data = config.data
     pairs = scene_pairs(data)
     blocks = split_blocks(pairs, data)
     chosen = blocks["train"] if args.split == "train" else [b for split in blocks.values() for b in split]
-    reader = SceneReader(pairs, list(data.bands), scene_mapping(data), data)
-    mean, std, _, _ = window_stats(reader, blocks["train"], data.tile_size)
-    if args.mode == "preload":
-        reader = PreloadedScenes(reader)
-    dataset = SceneWindowStream(reader, chosen, data.tile_size, count=data.windows_per_epoch, augment=True,
-                                min_labelled=data.min_labelled)
-    return dataset, BatchNormalizer(mean, std), len(reader.mapping.class_names), data.windows_per_epoch, \
-        {"collate_fn": collate}
+    mapping = scene_mapping(data)
+    mean, std, _, _ = window_stats(SceneReader(pairs, list(data.bands), mapping, data), blocks["train"],
+                                   data.tile_size)
+    gc.collect()
+
+    def build() -> Dataset:
+        reader = SceneReader(pairs, list(data.bands), mapping, data)
+        if args.mode == "preload":
+            reader = PreloadedScenes(reader)
+        return SceneWindowStream(reader, chosen, data.tile_size, count=data.windows_per_epoch, augment=True,
+                                 min_labelled=data.min_labelled)
+    return build, BatchNormalizer(mean, std), len(mapping.class_names), data.windows_per_epoch, {"collate_fn": collate}
 
 
 def main() -> None:
@@ -151,19 +166,20 @@ def main() -> None:
     args = ap.parse_args()
     config = load_config(args.config)
     scenes = config.data.source == "scene"
-    sampler = PeakMemory()
-    baseline = sampler.current()
-    sampler.start()
-    start = time.perf_counter()
-    dataset, normalizer, classes, items, options = (scene_data if scenes else chip_data)(args, config)
-    workers = {"persistent_workers": True, "prefetch_factor": 2} if args.workers else {}
-    loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers, **workers, **options)
-    setup = time.perf_counter() - start
+    build, normalizer, classes, items, options = (scene_data if scenes else chip_data)(args, config)
     if not args.no_train:
         torch.manual_seed(0)
         model = create_model(config.model.arch if scenes else "compact_cnn", len(normalizer.mean), classes)
         model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), 1e-3)
+    sampler = PeakMemory()
+    baseline = sampler.current()
+    sampler.start()
+    start = time.perf_counter()
+    dataset = build()
+    workers = {"persistent_workers": True, "prefetch_factor": 2} if args.workers else {}
+    loader = DataLoader(dataset, batch_size=args.batch_size, num_workers=args.workers, **workers, **options)
+    setup = time.perf_counter() - start
     for epoch in range(1, args.epochs + 1):
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)

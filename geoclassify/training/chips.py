@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from geoclassify.errors import ConfigError, InputError
+from geoclassify.training.band_stats import RunningBandStats
 from geoclassify.training.config import DataConfig
 from geoclassify.training.splits import split_groups
 
@@ -96,16 +97,14 @@ class BandStats:
 def band_stats(samples: list[Sample], bands: list[int], limit: int = 512) -> BandStats:
     """Per-band mean and std over (up to `limit`) readable training samples, in raw units, and their dtype."""
     picked = [samples[i] for i in np.linspace(0, len(samples) - 1, min(limit, len(samples))).astype(int)]
-    arrays = []
+    stats = RunningBandStats()
     for s in picked:
         try:
             image = read_image(s.path, bands)
-            arrays.append(image.reshape(-1, image.shape[2]))
         except Exception:  # noqa: BLE001 - unreadable images are reported while training
             continue
-    if not arrays:
+        stats.add(image)
+    if stats.count == 0:
         raise InputError("none of the sampled training images could be read")
-    stacked = np.concatenate(arrays)
-    dtype, count = stacked.dtype.name, stacked.shape[1]
-    stacked = stacked.astype(np.float64)
-    return BandStats(stacked.mean(0).tolist(), np.maximum(stacked.std(0), 1e-6).tolist(), dtype, count)
+    mean, std = stats.result()
+    return BandStats(mean, std, stats.dtype, len(mean))

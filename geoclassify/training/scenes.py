@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
+from rasterio.env import set_gdal_config
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
@@ -19,6 +20,7 @@ from rasterio.windows import Window
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
 from geoclassify.io.scene import open_dataset
+from geoclassify.training.band_stats import RunningBandStats
 from geoclassify.training.class_mapping import IGNORE, ClassMapping, load_class_mapping
 from geoclassify.training.config import DataConfig
 from geoclassify.training.polygons import PolygonLabels
@@ -28,6 +30,10 @@ log = logging.getLogger("geoclassify")
 
 
 LABEL_KINDS = ("labels", "polygons", "mask")  # label raster of codes, label polygons, colour mask
+# GDAL's block cache per process while training. Its default (5 % of RAM) fills up with the scene when
+# windows are read at random, in every DataLoader worker, and random windows seldom share blocks: a cache
+# that holds one window's blocks reads as fast (benchmarks/RESULTS.md, streaming vs preloading).
+TRAINING_GDAL_CACHE_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,7 @@ class SceneReader:
 
     def _datasets(self, scene: int):
         if scene not in self._open:
+            set_gdal_config("GDAL_CACHEMAX", TRAINING_GDAL_CACHE_BYTES)  # per process: workers too
             pair = self.pairs[scene]
             image = rasterio.open(pair.image)
             if pair.kind == "polygons":
@@ -208,12 +215,10 @@ def random_windows(blocks: list[Block], size: int, count: int, rng: np.random.Ge
 def window_stats(reader: SceneReader, blocks: list[Block], size: int, n: int = 64) -> tuple[list[float], list[float], str, np.ndarray]:
     """Band mean/std, dtype and class pixel counts from up to `n` training windows."""
     rng = np.random.default_rng(0)
-    arrays, counts = [], np.zeros(len(reader.mapping.class_names), dtype=np.int64)
+    stats, counts = RunningBandStats(), np.zeros(len(reader.mapping.class_names), dtype=np.int64)
     for scene, row, col in random_windows(blocks, size, n, rng):
         pixels, classes = reader.read(scene, row, col, size)
-        arrays.append(pixels.reshape(-1, pixels.shape[2]))
+        stats.add(pixels)
         counts += np.bincount(classes[classes != IGNORE], minlength=len(counts))
-    stacked = np.concatenate(arrays)
-    dtype = stacked.dtype.name
-    stacked = stacked.astype(np.float64)
-    return stacked.mean(0).tolist(), np.maximum(stacked.std(0), 1e-6).tolist(), dtype, counts
+    mean, std = stats.result()
+    return mean, std, stats.dtype, counts

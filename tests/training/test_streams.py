@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from geoclassify.training.band_stats import RunningBandStats
 from geoclassify.training.chips import band_stats, read_image, scan_chip_folders
 from geoclassify.training.config import DataConfig
 from geoclassify.training.streams import BatchNormalizer, ChipStream, collate
@@ -34,3 +35,15 @@ def test_workers_send_native_pixels_and_normalising_matches_float_arithmetic(agn
         expected = ((image.astype(np.float32) - mean) / std).transpose(2, 0, 1)
         assert normalised.dtype == torch.float32 and np.array_equal(normalised.numpy(), expected)
     assert len(seen) == 24
+
+
+def test_running_band_stats_equal_stacking_every_image(agnet_chips):
+    images = [read_image(str(p), []) for p in sorted(agnet_chips.rglob("*.tif"))]
+    stats = RunningBandStats()
+    for image in images:
+        stats.add(image)
+    stacked = np.concatenate([i.reshape(-1, 7) for i in images]).astype(np.float64)
+    mean, std = stats.result()
+    assert stats.count == len(stacked) and stats.dtype == "uint8"
+    np.testing.assert_allclose(mean, stacked.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(std, stacked.std(0), rtol=1e-10)
