@@ -137,6 +137,12 @@ def wait_for_progress(proc: subprocess.Popen, manifest: Path, steps: int, timeou
     raise AssertionError("the run made no progress")
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT handled as in a terminal, even when the tests run as a background job (which
+    starts with SIGINT ignored, and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_output(seg_model, naip_1024, tmp_path):
     """The real CLI in a subprocess: Ctrl-C at ~25 %, --resume, SIGKILL at ~50 %, --resume to the end."""
     args = [str(BIN), "-q", "predict", str(naip_1024), "--model", str(seg_model), "--tile-size", "48", "--overlap",
@@ -148,7 +154,8 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_output(seg_mo
     manifest = partial_path(out, ".partial.json")
     steps = 37  # rows of 48-pixel tiles 28 pixels apart over 1024 rows
 
-    proc = subprocess.Popen([*args, "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*args, "-o", str(out)], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_in_a_terminal)
     try:
         wait_for_progress(proc, manifest, steps // 4)
         proc.send_signal(signal.SIGINT)
