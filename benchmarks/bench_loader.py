@@ -63,19 +63,27 @@ def children(pid: int) -> list[int]:
 
 
 class PeakMemory(threading.Thread):
-    """Samples the PSS of this process and its children until stopped."""
+    """Samples the PSS of this process and its children until stopped.
+
+    A sample taken while a worker is forked or exits is dropped: the parent's PSS read before a fork
+    plus the new child's PSS read after it counts the shared pages twice (up to 100 MiB here)."""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.peak, self.running = 0.0, True
 
-    def current(self) -> float:
+    def current(self) -> float | None:
+        """PSS of the process tree in MiB, or None when the set of children changed while sampling."""
         me = os.getpid()
-        return pss_mib(me) + sum(pss_mib(c) for c in children(me))
+        before = children(me)
+        total = pss_mib(me) + sum(pss_mib(c) for c in before)
+        return total if children(me) == before else None
 
     def run(self) -> None:
         while self.running:
-            self.peak = max(self.peak, self.current())
+            sample = self.current()
+            if sample is not None:
+                self.peak = max(self.peak, sample)
             time.sleep(0.1)
 
 
@@ -83,7 +91,10 @@ class Preloaded(Dataset):
     """All chips decoded up front; augmentation as in ChipStream."""
 
     def __init__(self, samples, bands, seed):
-        self.images = np.stack([read_image(s.path, bands) for s in samples])
+        first = read_image(samples[0].path, bands)
+        self.images = np.empty((len(samples), *first.shape), first.dtype)  # one array: nothing held twice
+        for i, sample in enumerate(samples):
+            self.images[i] = read_image(sample.path, bands)
         self.labels = [s.label for s in samples]
         self.augment = build_augment(seed)
 
