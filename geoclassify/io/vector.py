@@ -21,6 +21,7 @@ import pyarrow as pa
 import rasterio
 
 from geoclassify.errors import ConfigError
+from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
 from geoclassify.io.writer import check_output_path
 from geoclassify.progress import progress_bar
 from geoclassify.vector.attributes import LargeFeature, Measure, feature_batch, feature_schema, large_feature
@@ -35,7 +36,6 @@ from geoclassify.vector.writers import write_features
 log = logging.getLogger("geoclassify")
 
 BLOCK_PIXELS = 1 << 24  # pixels per strip by default (16 Mpx: 16 MB of uint8 classes)
-GDAL_CACHE_MB = 64  # every block is read once: GDAL's default cache (5 % of RAM) would only fill up
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def polygonize_raster(raster_path: str, output: str, options: PolygonizeOptions 
     path = check_output_path(output, options.overwrite, "vector output")
     layer = options.layer or path.stem
     with ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES))
         raster = stack.enter_context(ClassRaster(raster_path))
         confidence = None
         if options.probabilities:

@@ -19,6 +19,7 @@ from rasterio.windows import Window
 
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
+from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
 from geoclassify.io.scene import open_dataset
 from geoclassify.training.band_stats import RunningBandStats
 from geoclassify.training.class_mapping import IGNORE, ClassMapping, load_class_mapping
@@ -30,10 +31,6 @@ log = logging.getLogger("geoclassify")
 
 
 LABEL_KINDS = ("labels", "polygons", "mask")  # label raster of codes, label polygons, colour mask
-# GDAL's block cache per process while training. Its default (5 % of RAM) fills up with the scene when
-# windows are read at random, in every DataLoader worker, and random windows seldom share blocks: a cache
-# that holds one window's blocks reads as fast (benchmarks/RESULTS.md, streaming vs preloading).
-TRAINING_GDAL_CACHE_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,7 @@ class SceneReader:
 
     def _datasets(self, scene: int):
         if scene not in self._open:
-            set_gdal_config("GDAL_CACHEMAX", TRAINING_GDAL_CACHE_BYTES)  # per process: workers too
+            set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_BYTES)  # per process: workers too
             pair = self.pairs[scene]
             image = rasterio.open(pair.image)
             if pair.kind == "polygons":
