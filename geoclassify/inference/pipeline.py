@@ -32,7 +32,6 @@ from geoclassify.progress import progress_bar
 log = logging.getLogger("geoclassify")
 
 
-
 @dataclass(frozen=True)
 class PredictConfig:
     """Options of one prediction (CLI flags map onto these one to one)."""
