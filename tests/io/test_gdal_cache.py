@@ -12,11 +12,13 @@ from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
 
 
 def gdal_cache_max() -> int:
-    """GDALGetCacheMax64() of the GDAL library rasterio loaded into this process."""
-    libraries = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()
-                 if "libgdal" in line.rsplit("/", 1)[-1]}
-    assert libraries, "rasterio's GDAL library is not loaded"
-    gdal = ctypes.CDLL(libraries.pop())
+    """GDALGetCacheMax64() of the GDAL library rasterio loaded into this process (pyogrio may load its own
+    copy of GDAL too: rasterio's wheel keeps its copy under rasterio.libs)."""
+    loaded = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()
+              if "libgdal" in line.rsplit("/", 1)[-1]}
+    rasterios = [path for path in loaded if "/rasterio.libs/" in path]
+    assert len(rasterios) == 1 or (not rasterios and len(loaded) == 1), f"which GDAL is rasterio's? {loaded}"
+    gdal = ctypes.CDLL((rasterios or list(loaded))[0])
     gdal.GDALGetCacheMax64.restype = ctypes.c_int64
     return gdal.GDALGetCacheMax64()
 
