@@ -20,14 +20,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
-import rasterio
 
 from geoclassify import __version__
 from geoclassify.errors import ClusterError, ConfigError, GeoclassifyError
 from geoclassify.inference.layouts import BlendLayout, ChipLayout, Step
 from geoclassify.inference.pipeline import PredictConfig, StepOutput, make_layout, predict_steps
 from geoclassify.inference.predictor import Predictor, load_predictor, model_identity
-from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
+from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.reader import BandReader
 from geoclassify.io.scene import Scene
 from geoclassify.models.card import ModelCard
@@ -96,7 +95,7 @@ def run_block(job: BlockJob, steps: tuple[Step, ...]) -> list[StepOutput]:
         predictor = worker_predictor(job.model)
         job.model.set_threads()
         layout = make_layout(job.scene, predictor.card, job.config)
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), BandReader(job.scene, job.config.read_workers) as reader:
+        with bounded_gdal_cache(), BandReader(job.scene, job.config.read_workers) as reader:
             return [out for _, out in predict_steps(reader, layout, list(steps), predictor, job.config)]
     except GeoclassifyError as exc:
         error = exc

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
-import rasterio
 from numpy.lib.stride_tricks import sliding_window_view
 
 from geoclassify.errors import ConfigError, GeoclassifyError, InterruptedRunError
 from geoclassify.inference.layouts import BlendLayout, ChipLayout, OutputRows, Step
 from geoclassify.inference.predictor import Predictor
 from geoclassify.inference.resume import PartialRun, Progress, file_identity, partial_path
-from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
+from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.reader import BandReader
 from geoclassify.io.scene import Scene, open_scene
 from geoclassify.io.writer import CLASS_NODATA, RasterWriter, check_output_path
@@ -316,7 +315,7 @@ def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunne
     done = partial.start(config.resume)
     first = max(0, done.steps_done - layout.context_steps)  # a blend band is rebuilt from the steps before
     start = time.perf_counter()
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+    with bounded_gdal_cache():
         sink = OutputSink(output, layout, card, config, resume=done.steps_done > 0)
         checkpoints = Checkpoints(sink, partial, done, len(steps), config.checkpoint_seconds)
         bar = progress_bar(layout.total_windows, "predict", "win", disable=not config.progress)

@@ -18,10 +18,9 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-import rasterio
 
 from geoclassify.errors import ConfigError
-from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
+from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.writer import check_output_path
 from geoclassify.progress import progress_bar
 from geoclassify.vector.attributes import LargeFeature, Measure, feature_batch, feature_schema, large_feature
@@ -168,7 +167,7 @@ def polygonize_raster(raster_path: str, output: str, options: PolygonizeOptions 
     path = check_output_path(output, options.overwrite, "vector output")
     layer = options.layer or path.stem
     with ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES))
+        stack.enter_context(bounded_gdal_cache())
         raster = stack.enter_context(ClassRaster(raster_path))
         confidence = None
         if options.probabilities:

@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.env import set_gdal_config
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
-from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
+from geoclassify.io.gdal_cache import bound_gdal_cache_in_this_process
 from geoclassify.io.scene import open_dataset
 from geoclassify.training.band_stats import RunningBandStats
 from geoclassify.training.class_mapping import IGNORE, ClassMapping, load_class_mapping
@@ -162,7 +161,7 @@ class SceneReader:
 
     def _datasets(self, scene: int):
         if scene not in self._open:
-            set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_BYTES)  # per process: workers too
+            bound_gdal_cache_in_this_process()  # workers too
             pair = self.pairs[scene]
             image = rasterio.open(pair.image)
             if pair.kind == "polygons":

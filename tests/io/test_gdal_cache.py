@@ -8,7 +8,7 @@ from pathlib import Path
 import rasterio
 from rasterio.env import set_gdal_config
 
-from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES
+from geoclassify.io.gdal_cache import GDAL_CACHE_BYTES, bound_gdal_cache_in_this_process, bounded_gdal_cache
 
 
 def gdal_cache_max() -> int:
@@ -24,7 +24,7 @@ def gdal_cache_max() -> int:
 
 
 def test_predict_and_polygonize_env_sets_the_cache_in_bytes() -> None:
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):  # as predict, distributed predict and polygonize do
+    with bounded_gdal_cache():  # as predict, distributed predict and polygonize use it
         assert gdal_cache_max() == GDAL_CACHE_BYTES
         assert gdal_cache_max() >= 2**20  # a few 512 x 512 blocks at least: a number meant as MB fails here
 
@@ -32,7 +32,7 @@ def test_predict_and_polygonize_env_sets_the_cache_in_bytes() -> None:
 def test_training_config_sets_the_cache_in_bytes() -> None:
     before = gdal_cache_max()
     try:
-        set_gdal_config("GDAL_CACHEMAX", GDAL_CACHE_BYTES)  # as SceneReader does in every loader process
+        bound_gdal_cache_in_this_process()  # as SceneReader does in every loader process
         assert gdal_cache_max() == GDAL_CACHE_BYTES
     finally:
         set_gdal_config("GDAL_CACHEMAX", before)
