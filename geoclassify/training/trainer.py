@@ -319,8 +319,8 @@ class Trainer:
 def tensorboard_writer(path: Path):
     """A TensorBoard SummaryWriter (None without tensorboard) that does not import TensorFlow.
 
-    tensorboard imports TensorFlow whenever it is installed (4.6 s and +620 MiB here, and TensorFlow
-    beside torch in one process can crash) unless a module `tensorboard.compat.notf` exists, which makes
+    tensorboard imports TensorFlow whenever it is installed (3.5 s and 450 MiB a training run here,
+    benchmarks/RESULTS.md; and TensorFlow beside torch in one process can crash) unless a module `tensorboard.compat.notf` exists, which makes
     it use its own stub: the event files are the same."""
     sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
     try:
