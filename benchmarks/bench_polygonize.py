@@ -29,7 +29,7 @@ import rasterio
 import shapely
 from rasterio import features
 
-from geoclassify.io.vector import PolygonizeOptions, polygonize_raster
+from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
 from make_large_scene import mirror_index
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -54,7 +54,7 @@ class VectorRequest:
     settings: dict
 
     def options(self, probabilities: str | None, overwrite: bool, progress: bool):
-        from geoclassify.io.vector import PolygonizeOptions
+        from geoclassify.vector.polygonize import PolygonizeOptions
 
         settings = dict(self.settings)
         return PolygonizeOptions(format=settings.pop("vector_format"), probabilities=probabilities,
@@ -99,7 +99,7 @@ def report(result) -> None:
 def write_vector(ctx: click.Context, request: VectorRequest, classes: str, probabilities: str | None,
                  overwrite: bool) -> None:
     """Polygonize a prediction's class raster for `predict --vector`."""
-    from geoclassify.io.vector import polygonize_raster
+    from geoclassify.vector.polygonize import polygonize_raster
 
     report(polygonize_raster(classes, request.output, request.options(probabilities, overwrite, not is_quiet(ctx))))
 
@@ -117,7 +117,7 @@ def write_vector(ctx: click.Context, request: VectorRequest, classes: str, proba
 def polygonize(ctx: click.Context, mask: str, output: str, classes, min_area, min_area_pixels, simplify, layer,
                vector_format, probabilities, overwrite: bool, block_rows) -> None:
     """Turn the class raster MASK into polygons: one feature per connected region of a class."""
-    from geoclassify.io.vector import PolygonizeOptions, polygonize_raster
+    from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
 
     if min_area is not None and min_area_pixels is not None:
         raise click.BadParameter("give --min-area or --min-area-pixels, not both", param_hint="--min-area-pixels")

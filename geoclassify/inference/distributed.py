@@ -28,7 +28,7 @@ from geoclassify.inference.pipeline import PredictConfig, StepOutput, make_layou
 from geoclassify.inference.predictor import Predictor, load_predictor, model_identity
 from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.reader import BandReader
-from geoclassify.io.scene import Scene
+from geoclassify.io.raster import Scene
 from geoclassify.models.card import ModelCard
 
 if TYPE_CHECKING:

@@ -23,7 +23,8 @@ from geoclassify.inference.predictor import Predictor
 from geoclassify.inference.resume import PartialRun, Progress, file_identity, partial_path
 from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.reader import BandReader
-from geoclassify.io.scene import Scene, open_scene
+from geoclassify.inference.scene import open_scene
+from geoclassify.io.raster import Scene
 from geoclassify.io.writer import CLASS_NODATA, RasterWriter, check_output_path
 from geoclassify.models.card import ModelCard
 from geoclassify.progress import progress_bar

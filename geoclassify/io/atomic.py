@@ -1,12 +1,19 @@
-"""Atomic file output: write to a temporary file beside the target, then rename it into place."""
+"""Atomic file output: write to a temporary file (or directory) beside the target, then rename it into place.
+
+Every writer of geoclassify goes through here: rasters (io.writer), vectors (vector.writers), model files,
+run records and reports, so a failure or Ctrl-C never leaves a half-written file at the target path.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from geoclassify.errors import OutputError
 
 
 def temp_beside(path: Path, suffix: str) -> Path:
@@ -33,3 +40,32 @@ def atomic_target(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
         publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_files(path: Path, replaces: Iterable[Path] = ()) -> Iterator[Path]:
+    """Yield a path with the target's name in a private directory beside it, for writers that make several files
+    (a Shapefile and its side files). On success, the files `replaces` are removed and every file in the directory
+    is renamed into the target's directory; on error nothing is published. The directory is removed either way.
+
+    Raises:
+        OutputError: the target's directory cannot be written.
+    """
+    try:
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write in {path.parent}: {exc.strerror}") from None
+    try:
+        yield tmpdir / path.name
+        for stale in replaces:
+            stale.unlink(missing_ok=True)
+        for part in sorted(tmpdir.iterdir()):
+            publish(part, path.parent / part.name)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it: readers see the old file or the whole new one."""
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data)

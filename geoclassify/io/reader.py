@@ -13,7 +13,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from geoclassify.errors import InputError
-from geoclassify.io.scene import Scene
+from geoclassify.io.raster import Scene
 
 CHUNK_WIDTH = 2048  # columns read by one task
 

@@ -24,7 +24,7 @@ from geoclassify.reports import plots
 from geoclassify.reports.document import markdown_table
 from geoclassify.reports.metrics import chip_metrics
 from geoclassify.reports.sources import load_chip_arrays, model_chip_set, predict_chips
-from geoclassify.training.run import write_atomic
+from geoclassify.io.atomic import write_atomic
 
 log = logging.getLogger("geoclassify")
 

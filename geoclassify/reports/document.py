@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoclassify.training.run import write_atomic
+from geoclassify.io.atomic import write_atomic
 
 
 @dataclass

@@ -21,7 +21,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from geoclassify.errors import InputError
-from geoclassify.io.scene import open_dataset
+from geoclassify.io.raster import open_dataset
 from geoclassify.io.writer import CLASS_NODATA
 from geoclassify.models.card import ModelCard
 from geoclassify.reports import plots

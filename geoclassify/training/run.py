@@ -12,15 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from geoclassify.errors import OutputError
-from geoclassify.io.atomic import atomic_target
+from geoclassify.io.atomic import write_atomic
 from geoclassify.training.config import TrainConfig, config_from_dict
 
 CONFIG, CHECKPOINT, METRICS_CSV, METRICS_JSON = "config.yaml", "checkpoint.pt", "metrics.csv", "metrics.json"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    with atomic_target(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def git_commit() -> str | None:

@@ -19,7 +19,7 @@ from rasterio.windows import Window
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
 from geoclassify.io.gdal_cache import bound_gdal_cache_in_this_process
-from geoclassify.io.scene import open_dataset
+from geoclassify.io.raster import open_dataset
 from geoclassify.training.band_stats import RunningBandStats
 from geoclassify.training.class_mapping import IGNORE, ClassMapping, load_class_mapping
 from geoclassify.training.config import DataConfig

@@ -21,16 +21,18 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from geoclassify.errors import ConfigError, TrainingError
+from geoclassify.errors import ConfigError, GeoclassifyError, TrainingError
 from geoclassify.inference.predictor import resolve_device
 from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
 from geoclassify.models.registry import count_parameters, create_model
+from geoclassify.optional import require
 from geoclassify.training.augment import mix_batch
 from geoclassify.training.config import TrainConfig
 from geoclassify.training.class_mapping import IGNORE
 from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
-from geoclassify.training.run import RunDir, write_atomic
+from geoclassify.io.atomic import write_atomic
+from geoclassify.training.run import RunDir
 from geoclassify.training.sources import DataInfo, chip_source, scene_source, training_card
 from geoclassify.training.streams import BatchNormalizer, ChipStream, SceneWindowStream, collate
 
@@ -324,11 +326,11 @@ def tensorboard_writer(path: Path):
     it use its own stub: the event files are the same."""
     sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+        tensorboard = require("torch.utils.tensorboard", "train", "TensorBoard logs")
+    except GeoclassifyError as exc:
+        log.warning("%s; training goes on without them", exc)
         return None
-    return SummaryWriter(str(path))
+    return tensorboard.SummaryWriter(str(path))
 
 
 def train(config: TrainConfig, out: str, progress: bool = True) -> dict[str, Any]:

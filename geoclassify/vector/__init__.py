@@ -1,1 +1,1 @@
-"""Vector output: polygons of classification rasters of any size (see geoclassify.io.vector)."""
+"""Vector output: polygons of classification rasters of any size (see geoclassify.vector.polygonize)."""

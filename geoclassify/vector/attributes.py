@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import shapely
 from affine import Affine
-from pyproj import CRS as ProjCRS
 
+from geoclassify.geo.units import ground_units
 from geoclassify.vector.regions import Polygons
 from geoclassify.vector.rings import WKB_BLOCK, Rings, chunk_measures, polygon_wkb, world
 
@@ -47,14 +47,10 @@ class Measure:
     """Areas (m²) and perimeters (m): planar in a projected CRS, geodesic on the ellipsoid in a geographic one."""
 
     def __init__(self, crs) -> None:
-        self.geod = None
-        self.factor = 1.0  # metres per CRS unit (1 without a CRS: the raster's own units)
-        if crs is not None:
-            proj = ProjCRS.from_wkt(crs.to_wkt())
-            if proj.is_geographic:
-                self.geod = proj.get_geod()
-            else:
-                self.factor = proj.axis_info[0].unit_conversion_factor
+        units = ground_units(crs)
+        self.geod = units.geod if units is not None else None
+        # metres per CRS unit (projected; 1 without a CRS: the raster's own units), or degrees per unit (geographic)
+        self.factor = units.factor if units is not None else 1.0
 
     def of_rings(self, rings: Rings, transform: Affine) -> tuple[float, float]:
         """Area and perimeter of a polygon held as pixel-space rings (exterior first)."""
@@ -63,7 +59,8 @@ class Measure:
             area = np.concatenate([a for a, _ in parts]) * self.factor**2
             length = sum(float(p.sum()) for _, p in parts) * self.factor
         else:
-            pairs = [self.geod.polygon_area_perimeter(*world(r, transform).T) for r in rings.ring_arrays()]
+            pairs = [self.geod.polygon_area_perimeter(*(world(r, transform) * self.factor).T)
+                     for r in rings.ring_arrays()]
             area = np.abs([a for a, _ in pairs])
             length = sum(p for _, p in pairs)
         return float(area[0] - area[1:].sum()), length
@@ -71,6 +68,8 @@ class Measure:
     def __call__(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.geod is None:
             return shapely.area(geoms) * self.factor**2, shapely.length(geoms) * self.factor
+        if self.factor != 1.0:
+            geoms = shapely.transform(geoms, lambda xy: xy * self.factor)  # to degrees
         oriented = shapely.orient_polygons(geoms)  # exterior counter-clockwise: positive areas, holes subtracted
         area = np.array([self.geod.geometry_area_perimeter(g)[0] for g in oriented], np.float64)
         rings, index = shapely.get_rings(geoms, return_index=True)  # pyproj's perimeters leave out the holes

@@ -13,7 +13,8 @@ from rasterio.windows import Window
 
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
-from geoclassify.io.scene import open_dataset, pixel_size_metres
+from geoclassify.geo.units import pixel_size_metres
+from geoclassify.io.raster import open_dataset
 
 log = logging.getLogger("geoclassify")
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import warnings
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -24,7 +21,7 @@ import pyogrio
 from pyproj import CRS as ProjCRS
 
 from geoclassify.errors import OutputError
-from geoclassify.io.atomic import publish
+from geoclassify.io.atomic import atomic_files
 from geoclassify.vector.attributes import GEOMETRY, LargeFeature
 from geoclassify.vector.formats import VectorFormat
 from geoclassify.vector.gpkg import append_large_features, move_geometry_last
@@ -33,24 +30,6 @@ log = logging.getLogger("geoclassify")
 
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
 SHAPEFILE_FIELDS = {"perimeter_m": "perim_m", "mean_confidence": "mean_conf"}  # dBASE: 10 characters at most
-
-
-@contextmanager
-def staging(path: Path) -> Iterator[Path]:
-    """A temporary path with the target's name in a private directory beside it; published on success."""
-    try:
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write in {path.parent}: {exc.strerror}") from None
-    try:
-        yield tmpdir / path.name
-        if path.suffix.lower() == ".shp":
-            for ext in SHAPEFILE_PARTS:  # an overwritten Shapefile's old side files
-                path.with_suffix(ext).unlink(missing_ok=True)
-        for part in sorted(tmpdir.iterdir()):
-            publish(part, path.parent / part.name)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 class BatchFeed:
@@ -124,7 +103,8 @@ def write_features(path: Path, fmt: VectorFormat, layer: str, schema: pa.Schema,
     In a GeoPackage, large features are appended at the end with their geometry streamed (vector.gpkg)."""
     feed = BatchFeed(batches)
     held_back: list[LargeFeature] | None = [] if fmt.name == "gpkg" else None
-    with staging(path) as tmp:
+    stale = [path.with_suffix(ext) for ext in SHAPEFILE_PARTS] if path.suffix.lower() == ".shp" else []
+    with atomic_files(path, replaces=stale) as tmp:
         try:
             if fmt.name == "parquet":
                 write_geoparquet(tmp, schema, record_batches(feed, schema, None), crs)

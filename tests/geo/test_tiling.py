@@ -51,10 +51,3 @@ def test_grid_coarsened_and_resampled_keep_the_origin():
     r = g.resampled(600.0, 600.0)
     assert r.shape == (359, 396) and (r.transform.c, r.transform.f) == (101985.0, 2826915.0)
     assert r.res == (600.0, 600.0)
-
-
-def test_grid_tiles_report_the_part_inside():
-    g = Grid(100, 100, Affine.identity())
-    tiles = list(g.tiles(64, 48, start=-8))
-    assert tiles[0].read.col_off == -8 and tiles[0].inside.col_off == 0 and tiles[0].inside.width == 56
-    assert all(t.inside.width > 0 and t.inside.height > 0 for t in tiles)

@@ -19,7 +19,7 @@ from rasterio import features
 from rasterio.windows import Window
 
 from geoclassify.errors import ConfigError, InputError, OutputError
-from geoclassify.io.vector import PolygonizeOptions, polygonize_raster
+from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
 from geoclassify.vector.classes import ClassRaster
 from geoclassify.vector.formats import FORMATS
 from geoclassify.vector.sieve import sieve_strips

@@ -1,68 +1,32 @@
-"""Open a scene, check it against a model card and decide the working grid (native or resampled)."""
+"""The model's scene policy: check a scene's bands and dtype against a model card, and decide its working
+grid (native, or resampled to the model's GSD)."""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
-from dataclasses import dataclass
-from pathlib import Path
 
-import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReader
 
-from geoclassify.errors import IncompatibleSceneError, InputError
+from geoclassify.errors import IncompatibleSceneError
 from geoclassify.geo.grid import Grid
+from geoclassify.geo.units import pixel_size_metres
+from geoclassify.io.raster import Scene, open_dataset
 from geoclassify.models.card import ModelCard
 
 log = logging.getLogger("geoclassify")
 
 GSD_TOLERANCE = 0.05  # relative difference of pixel size tolerated without resampling
-METRES_PER_DEGREE = 111_320.0
 
 
-@dataclass(frozen=True)
-class Scene:
-    """What the reader needs: a path, the bands to read, the working grid and how to resample."""
+def check_bands(dataset: DatasetReader, bands: tuple[int, ...], card: ModelCard, path: str) -> str:
+    """Refuse a scene whose bands or dtype do not fit the model; return the scene dtype.
 
-    path: str
-    bands: tuple[int, ...]
-    native: Grid
-    grid: Grid
-    dtype: str
-    resampling: Resampling | None  # None: read the native grid as it is
-
-    @property
-    def resampled(self) -> bool:
-        return self.resampling is not None
-
-
-def open_dataset(path: str | os.PathLike):
-    """rasterio.open with errors that say what is wrong with the file."""
-    path = str(path)
-    if not path.startswith("/vsi") and not Path(path).exists():
-        raise InputError(f"input file not found: {path}")
-    try:
-        return rasterio.open(path)
-    except RasterioIOError as exc:
-        raise InputError(f"cannot open {path} as a raster (not a raster, or damaged): {exc}") from None
-
-
-def pixel_size_metres(grid: Grid) -> tuple[float, float] | None:
-    """The grid's pixel size in metres, or None without a CRS."""
-    if grid.crs is None:
-        return None
-    rx, ry = grid.res
-    if grid.crs.is_geographic:
-        lat = grid.transform.f + grid.transform.e * grid.height / 2
-        return rx * METRES_PER_DEGREE * math.cos(math.radians(lat)), ry * METRES_PER_DEGREE
-    factor = grid.crs.linear_units_factor[1]
-    return rx * factor, ry * factor
-
-
-def check_bands(dataset, bands: tuple[int, ...], card: ModelCard, path: str) -> str:
-    """Refuse a scene whose bands or dtype do not fit the model; return the scene dtype."""
+    Raises:
+        IncompatibleSceneError: the number of bands differs from the model's, a band does not exist, or the
+            bands' dtype is not the model's.
+    """
     expected = f"the model expects {card.in_channels} band(s) {list(card.bands)} of {card.dtype}"
     if len(bands) != card.in_channels:
         raise IncompatibleSceneError(f"{expected}, but {len(bands)} band(s) {list(bands)} were selected")
@@ -77,8 +41,24 @@ def check_bands(dataset, bands: tuple[int, ...], card: ModelCard, path: str) -> 
     return card.dtype
 
 
-def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] | None = None, resample: bool = True) -> Scene:
-    """Validate a scene for a model and decide its working grid."""
+def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] | None = None,
+               resample: bool = True) -> Scene:
+    """Validate a scene for a model and decide its working grid.
+
+    Args:
+        path: the scene (any raster GDAL opens).
+        card: the model's card (bands, dtype, GSD in metres).
+        bands: the scene's bands to feed the model, 1-based, in the model's order (default: the card's).
+        resample: resample to the model's GSD when the scene's ground pixel differs by more than
+            GSD_TOLERANCE (5 %): averaging when coarsening, bilinear when refining.
+
+    Returns:
+        The scene's read plan (native and working grids).
+
+    Raises:
+        InputError: the file is missing or not a raster.
+        IncompatibleSceneError: its bands or dtype do not fit the model.
+    """
     bands = tuple(bands) if bands else card.bands
     with open_dataset(path) as ds:
         dtype = check_bands(ds, bands, card, str(path))

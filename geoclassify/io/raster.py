@@ -1,0 +1,53 @@
+"""Opening rasters with clear errors, and the read plan of a scene (what a strip reader needs)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReader
+
+from geoclassify.errors import InputError
+from geoclassify.geo.grid import Grid
+
+
+def open_dataset(path: str | os.PathLike) -> DatasetReader:
+    """rasterio.open, with errors that say what is wrong with the file.
+
+    Args:
+        path: a file path or a GDAL virtual path (/vsi...).
+
+    Returns:
+        The open dataset (close it, or use it in a ``with`` block).
+
+    Raises:
+        InputError: the file does not exist, or GDAL cannot open it as a raster (not a raster, or damaged).
+    """
+    path = str(path)
+    if not path.startswith("/vsi") and not Path(path).exists():
+        raise InputError(f"input file not found: {path}")
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(f"cannot open {path} as a raster (not a raster, or damaged): {exc}") from None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A scene's read plan: the path, the bands to read (1-based), the native grid, the working grid and how to
+    resample native pixels onto it. No open dataset: it travels to Dask workers."""
+
+    path: str
+    bands: tuple[int, ...]
+    native: Grid
+    grid: Grid
+    dtype: str
+    resampling: Resampling | None  # None: read the native grid as it is
+
+    @property
+    def resampled(self) -> bool:
+        return self.resampling is not None
