@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from geoclassify.inference.pipeline import PredictConfig, batched_windows, predict_scene
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.pipeline import predict_scene
+from geoclassify.inference.runners import LocalRunner, batched_windows
 from geoclassify.inference.predictor import load_predictor
 from geoclassify.models.files import default_model_path
 
@@ -42,8 +44,8 @@ def e2e(scene: str, model: str, batch: int) -> dict:
     predictor = load_predictor(model, device="cpu")
     warm_up(predictor, batch)
     with tempfile.TemporaryDirectory() as tmp:
-        result = predict_scene(scene, str(Path(tmp) / "out.tif"), predictor,
-                               PredictConfig(batch_size=batch, progress=False, resample=False))
+        result = predict_scene(scene, SceneOutputs(Path(tmp) / "out.tif"), LocalRunner(predictor),
+                               PredictConfig(batch_size=batch, resample=False))
     with rasterio.open(scene) as ds:
         pixels = ds.width * ds.height
     return {"mode": "e2e", "scene": scene, "megapixels": pixels / 1e6, "seconds": result.seconds,

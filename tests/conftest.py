@@ -11,7 +11,7 @@ import torch
 
 from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
-from geoclassify.models.registry import create_model
+from geoclassify.models.factory import create_model
 
 pytest_plugins = [
     "tests.deploy_fixtures",  # trained, exported and quantized models (evaluate/export tests)
@@ -93,3 +93,35 @@ def copy_of(tmp_path):
         return out
 
     return make
+
+
+class OnProgress:
+    """A progress reporter that calls `callback(windows done so far)` at every update of a run's bar (per batch in
+    a local run, per strip on a cluster): a test's hook into a running prediction."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    def bar(self, total, desc, unit):
+        from geoclassify.progress import SilentBar
+
+        reporter = self
+
+        class Bar(SilentBar):
+            done = 0
+
+            def update(self, n: int = 1) -> None:
+                self.done += n
+                reporter.callback(self.done)
+
+        return Bar()
+
+
+def interrupt_after(windows: int) -> OnProgress:
+    """Stop the run as Ctrl-C does once `windows` windows are done."""
+
+    def check(done: int) -> None:
+        if done >= windows:
+            raise KeyboardInterrupt
+
+    return OnProgress(check)

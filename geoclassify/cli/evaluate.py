@@ -7,50 +7,50 @@ import logging
 
 import click
 
-from geoclassify.cli.options import is_quiet, parse_bands, verbosity_options
+from geoclassify.cli.options import (batch_size_option, bands_option, model_options, progress_reporter,
+                                     stride_option, verbosity_options)
 
 log = logging.getLogger("geoclassify")
 
 
 @click.command()
-@click.option("-m", "--model", required=True, type=click.Path(dir_okay=False), help="Model file (.safetensors or .onnx).")
+@model_options(required=True)
 @click.option("--data", required=True, help="A training config (its held-out test split), a chip folder, or a scene.")
 @click.option("--labels", type=click.Path(dir_okay=False), help="Label raster of the scene given as --data.")
 @click.option("--class-mapping", type=click.Path(dir_okay=False), help="YAML mapping label codes to the model's classes.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder to write.")
 @click.option("--threshold", type=float, help="Two-class chip models: call class 1 at P(class 1) >= this (default 0.5).")
-@click.option("--card", type=click.Path(dir_okay=False), help="Card JSON for an ONNX model that carries none.")
-@click.option("--bands", callback=parse_bands, help="Scene bands to feed the model, e.g. 3,2,1.")
-@click.option("--stride", type=int, help="Scenes, chip classifiers: output pixel size in scene pixels.")
-@click.option("--batch-size", default=64, show_default=True, help="Chips or windows per model call.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@bands_option
+@stride_option
+@batch_size_option
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty report folder.")
 @verbosity_options
 @click.pass_context
-def evaluate(ctx: click.Context, model: str, data: str, labels, class_mapping, out: str, threshold, card, bands,
-             stride, batch_size: int, device: str, overwrite: bool) -> None:
+def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data: str, labels, class_mapping, out: str,
+             threshold, bands, stride, batch_size: int, overwrite: bool) -> None:
     """Evaluate MODEL on labelled chips or on a scene with a label raster; write metrics.json,
     report.md, report.html and PNG plots into --out."""
     from geoclassify.inference.predictor import load_predictor
     from geoclassify.reports.evaluate import evaluate_chips, prepare_out
 
-    if batch_size < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--batch-size")
     if labels is None and (class_mapping or bands or stride):
         raise click.UsageError("--class-mapping, --bands and --stride apply to a scene with --labels")
     if labels is not None and threshold is not None:
         raise click.UsageError("--threshold applies to chips; scenes are classified by the argmax")
+    if batch_size < 1:  # chips do not go through PredictConfig
+        raise click.BadParameter("must be at least 1", param_hint="--batch-size")
     predictor = load_predictor(model, device=device, card=card)
     folder = prepare_out(out, overwrite)
     if labels is None:
         metrics = evaluate_chips(predictor, model, data, folder, threshold, batch_size)
         keys = ("accuracy", "roc_auc")
     else:
-        from geoclassify.inference.pipeline import PredictConfig
+        from geoclassify.inference.config import PredictConfig
         from geoclassify.reports.scene_eval import evaluate_scene
 
-        config = PredictConfig(bands=bands, stride=stride, batch_size=batch_size, progress=not is_quiet(ctx))
-        metrics = evaluate_scene(predictor, model, data, labels, folder, class_mapping, config)
+        config = PredictConfig(bands=bands, stride=stride, batch_size=batch_size)
+        metrics = evaluate_scene(predictor, model, data, labels, folder, class_mapping, config,
+                                 progress_reporter(ctx))
         keys = ("pixel_accuracy", "mean_iou")
     log.info("wrote %s/report.html; %s", folder, ", ".join(f"{k} {metrics[k]}" for k in keys))
     click.echo(json.dumps({k: metrics[k] for k in keys}))

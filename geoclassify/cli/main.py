@@ -21,9 +21,7 @@ class GeoclassifyGroup(click.Group):
 
 
 def _set_progress_format(ctx: click.Context, param: click.Parameter, value: str) -> None:
-    from geoclassify.progress import set_format
-
-    set_format(value)
+    ctx.find_root().ensure_object(dict)["progress_format"] = value
 
 
 @click.group(cls=GeoclassifyGroup, context_settings={"help_option_names": ["-h", "--help"]})

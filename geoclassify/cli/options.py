@@ -1,4 +1,5 @@
-"""Parsers for options shared by several commands."""
+"""Options shared by several commands (as decorators, like rasterio's rio/options.py), logging, progress and
+error handling of the CLI."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import logging
 import sys
 import traceback
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import click
+
+if TYPE_CHECKING:
+    from geoclassify.progress import ProgressReporter
 
 log = logging.getLogger("geoclassify")
 
@@ -76,3 +80,33 @@ def clear_errors(ctx: click.Context, interrupted: str) -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo(interrupted, err=True)
         ctx.exit(130)
+
+
+def progress_reporter(ctx: click.Context) -> ProgressReporter:
+    """The reporter of `geoclassify --progress-format bar|json`, silent with -q."""
+    from geoclassify.progress import reporter
+
+    obj = ctx.find_root().ensure_object(dict)
+    return reporter(obj.get("progress_format", "bar"), quiet=bool(obj.get("quiet")))
+
+
+def model_options(required: bool = False, default_help: str = "") -> Callable[[Callable], Callable]:
+    """-m/--model, --card and --device."""
+    def decorate(command: Callable) -> Callable:
+        for option in reversed((
+            click.option("-m", "--model", required=required, type=click.Path(dir_okay=False),
+                         help="Model file: .safetensors (torch), .onnx (ONNX Runtime) or .keras" + default_help + "."),
+            click.option("--card", type=click.Path(dir_okay=False),
+                         help="Card JSON for an ONNX model not exported by geoclassify."),
+            click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+        )):
+            command = option(command)
+        return command
+    return decorate
+
+
+bands_option = click.option("--bands", callback=parse_bands,
+                            help="Scene bands to feed the model, in its order, e.g. 3,2,1.")
+stride_option = click.option("--stride", type=int,
+                             help="Chip classifiers: output pixel size in scene pixels (default: the chip size).")
+batch_size_option = click.option("--batch-size", default=64, show_default=True, help="Windows per model call.")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
 from typing import Callable
 
 import click
 
-from geoclassify.cli.options import is_quiet, verbosity_options
+from geoclassify.cli.options import progress_reporter, verbosity_options
 from geoclassify.vector.formats import FORMATS
 
 log = logging.getLogger("geoclassify")
@@ -46,62 +45,29 @@ def polygon_options(command: Callable) -> Callable:
     return command
 
 
-@dataclass(frozen=True)
-class VectorRequest:
-    """`predict --vector FILE` with its polygon options."""
-
-    output: str
-    settings: dict
-
-    def options(self, probabilities: str | None, overwrite: bool, progress: bool):
-        from geoclassify.vector.polygonize import PolygonizeOptions
-
-        settings = dict(self.settings)
-        return PolygonizeOptions(format=settings.pop("vector_format"), probabilities=probabilities,
-                                 overwrite=overwrite, progress=progress, **settings)
-
-    def check(self, overwrite: bool) -> None:
-        """Refuse a bad vector output before the long prediction starts."""
-        from geoclassify.io.writer import check_output_path
-        from geoclassify.vector.formats import vector_format
-
-        self.options(None, overwrite, False).check()
-        vector_format(self.output, self.settings["vector_format"])
-        check_output_path(self.output, overwrite, "vector output")
-
-
 def vector_output_options(command: Callable) -> Callable:
-    """--vector FILE and the polygon options; the command gets one `vector` argument (a VectorRequest or None)."""
+    """--vector FILE and the polygon options; the command gets `vector` (the path or None) and `polygons` (a
+    PolygonizeOptions or None)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from geoclassify.vector.polygonize import PolygonizeOptions
+
         output = kwargs.pop("vector")
         settings = {name: kwargs.pop(name) for name in POLYGON_PARAMS}
         given = [name for name, value in settings.items() if value is not None]
         if given and output is None:
             flag = "--" + given[0].replace("vector_", "").replace("_", "-")
             raise click.UsageError(f"{flag} needs --vector FILE")
-        return command(*args, vector=VectorRequest(output, settings) if output else None, **kwargs)
+        settings["format"] = settings.pop("vector_format")
+        polygons = PolygonizeOptions(**settings) if output else None
+        return command(*args, vector=output, polygons=polygons, **kwargs)
 
     wrapper = polygon_options(wrapper)
     vector = click.option("--vector", type=click.Path(),
                           help="Also write the classes as polygons here (.gpkg, .geojson, .fgb, .parquet, .shp); "
                                "with several scenes, a folder (NAME_classes.gpkg, or the --format's extension).")
     return vector(wrapper)
-
-
-def report(result) -> None:
-    per_class = ", ".join(f"{name} {n}" for name, n in result.counts.items()) or "none"
-    log.info("wrote %s (%s, layer %s): %d polygons (%s); %.1f s", result.output, result.format, result.layer,
-             result.features, per_class, result.seconds)
-
-
-def write_vector(ctx: click.Context, request: VectorRequest, classes: str, probabilities: str | None,
-                 overwrite: bool) -> None:
-    """Polygonize a prediction's class raster for `predict --vector`."""
-    from geoclassify.vector.polygonize import polygonize_raster
-
-    report(polygonize_raster(classes, request.output, request.options(probabilities, overwrite, not is_quiet(ctx))))
 
 
 @click.command()
@@ -117,11 +83,11 @@ def write_vector(ctx: click.Context, request: VectorRequest, classes: str, proba
 def polygonize(ctx: click.Context, mask: str, output: str, classes, min_area, min_area_pixels, simplify, layer,
                vector_format, probabilities, overwrite: bool, block_rows) -> None:
     """Turn the class raster MASK into polygons: one feature per connected region of a class."""
-    from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
+    from geoclassify.vector.polygonize import PolygonizeOptions, log_polygons, polygonize_raster
 
     if min_area is not None and min_area_pixels is not None:
         raise click.BadParameter("give --min-area or --min-area-pixels, not both", param_hint="--min-area-pixels")
     options = PolygonizeOptions(classes=classes, min_area=min_area, min_area_pixels=min_area_pixels,
                                 simplify=simplify, probabilities=probabilities, layer=layer, format=vector_format,
-                                overwrite=overwrite, block_rows=block_rows, progress=not is_quiet(ctx))
-    report(polygonize_raster(mask, output, options))
+                                overwrite=overwrite, block_rows=block_rows)
+    log_polygons(polygonize_raster(mask, output, options, progress_reporter(ctx)))

@@ -7,12 +7,15 @@ import logging
 import os
 import subprocess
 import sys
+from types import ModuleType
+from typing import Any
 
 import click
 
-from geoclassify.cli.options import is_quiet, verbosity_options
-from geoclassify.errors import ConfigError, GeoclassifyError
-from geoclassify.keras import INSTALL_HINT, check_arch, keras_available
+from geoclassify.cli.options import progress_reporter, verbosity_options
+from geoclassify.errors import ConfigError
+from geoclassify.optional import require
+from geoclassify.training.keras import check_arch, check_installed
 
 log = logging.getLogger("geoclassify")
 
@@ -47,60 +50,65 @@ def train(ctx: click.Context, config_path, out, resume_path, overrides, amp, **s
     With --framework keras, a Keras 3 ResNet-50 is trained in a separate process (TensorFlow never shares a
     process with torch) and saved as best.onnx / last.onnx (and .keras) with the same model card.
     """
-    try:
-        from geoclassify.training.config import load_config
-        from geoclassify.training.run import RunDir
-    except ImportError as exc:
-        raise missing_train_extra(exc) from None
+    config_module, run_module = training_module("config"), training_module("run")
 
-    progress = not is_quiet(ctx)
+    progress = progress_reporter(ctx)
     if resume_path:
         if config_path or out or overrides or any(v is not None for v in shortcuts.values()):
             raise click.UsageError("--resume continues a run with its saved config; give no other options")
-        if RunDir(resume_path).load_config().model.framework == "keras":
+        if run_module.RunDir(resume_path).load_config().model.framework == "keras":
             run_keras(ctx, ["--resume", resume_path])
-        result = torch_trainer().resume(resume_path, progress)
+        result = training_module("trainer").resume(resume_path, progress)
     else:
         if not out:
             raise click.UsageError("--out RUN_DIR is required (or --resume RUN_DIR)")
         pairs = [f"{SHORTCUTS[k]}={v}" for k, v in shortcuts.items() if v is not None]
         if amp:
             pairs.append("optim.amp=true")
-        config = load_config(config_path, [*pairs, *overrides])
+        config = config_module.load_config(config_path, [*pairs, *overrides])
         if config.model.framework == "keras":
             check_arch(config.model.arch)
             args = ["--config", config_path] if config_path else []
             run_keras(ctx, [*args, "--out", out, *(a for pair in [*pairs, *overrides] for a in ("--set", pair))])
         if config.model.framework != "torch":
             raise ConfigError(f"model.framework must be torch or keras, not {config.model.framework!r}")
-        result = torch_trainer().train(config, out, progress)
-    test = result["test"]
+        result = training_module("trainer").train(config, out, progress)
+    echo_result(result)
+
+
+def echo_result(result: dict[str, Any]) -> None:
+    """Log a finished run's best epoch and test metrics, and print the result as JSON on stdout.
+
+    Args:
+        result: what a trainer's train or resume returns: "best_epoch" and the "test" metrics.
+    """
     log.info("best epoch %d; test %s", result["best_epoch"],
-             ", ".join(f"{k} {v:.4f}" for k, v in test.items() if isinstance(v, float)))
+             ", ".join(f"{k} {v:.4f}" for k, v in result["test"].items() if isinstance(v, float)))
     click.echo(json.dumps(result))
 
 
-def missing_train_extra(exc: ImportError) -> GeoclassifyError:
-    return GeoclassifyError(f"training needs the train extra ({exc.name} is missing): pip install 'geoclassify[train]'")
+def training_module(name: str) -> ModuleType:
+    """geoclassify.training.NAME ("trainer" imports torch), imported when a command needs it.
 
+    Args:
+        name: the module's name in geoclassify.training, e.g. "config".
 
-def torch_trainer():
-    """geoclassify.training.trainer (imports torch), or a clear error naming the missing extra."""
-    try:
-        from geoclassify.training import trainer
-    except ImportError as exc:
-        raise missing_train_extra(exc) from None
-    return trainer
+    Returns:
+        The imported module.
+
+    Raises:
+        GeoclassifyError: a dependency of it is not installed; the message names the train extra.
+    """
+    return require(f"geoclassify.training.{name}", "train", "training runs")
 
 
 def run_keras(ctx: click.Context, args: list[str]) -> None:
     """Run the Keras trainer in its own process (TensorFlow and torch must not share one) and exit with its code."""
-    if not keras_available():
-        raise GeoclassifyError(INSTALL_HINT)
+    check_installed()
     root = ctx.find_root().ensure_object(dict)
     flags = ["-v"] * root.get("verbose", 0) + (["-q"] if root.get("quiet") else [])
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    child = subprocess.Popen([sys.executable, "-m", "geoclassify.keras", *flags, *args], env=env)
+    child = subprocess.Popen([sys.executable, "-m", "geoclassify.cli.keras_process", *flags, *args], env=env)
     try:
         code = child.wait()
     except KeyboardInterrupt:  # the child got the same Ctrl-C and says what it kept

@@ -1,8 +1,8 @@
-"""The window loop on a dask.distributed cluster: tasks get paths and steps, each worker keeps the model loaded.
+"""The window loop on a dask.distributed cluster: tasks get paths and strips, each worker keeps the model loaded.
 
 `--scheduler tcp://HOST:PORT` connects to a running cluster, `--scheduler local:N` starts N worker
-processes here. A task runs `predict_steps` over a block of consecutive steps (row bands) and returns
-their model outputs; the writer in this process takes them in order (see `predict_scene`). A worker
+processes here. A task runs `predict_strips` over a block of consecutive strips and returns their model
+outputs; the writer in this process takes them in order (see `predict_scene`). A worker
 that dies takes its tasks with it and the scheduler runs them again elsewhere: the output is the same.
 """
 
@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 
 from geoclassify import __version__
 from geoclassify.errors import ClusterError, ConfigError, GeoclassifyError
-from geoclassify.inference.layouts import BlendLayout, ChipLayout, Step
-from geoclassify.inference.pipeline import PredictConfig, StepOutput, make_layout, predict_steps
-from geoclassify.inference.predictor import Predictor, load_predictor, model_identity
+from geoclassify.inference.config import LoopOptions, ModelSource, absolute
+from geoclassify.inference.layouts import Layout, Strip
+from geoclassify.inference.predictor import Predictor, model_identity
+from geoclassify.inference.runners import BatchCallback, StripOutput, predict_strips
 from geoclassify.io.gdal_cache import bounded_gdal_cache
-from geoclassify.io.reader import BandReader
 from geoclassify.io.raster import Scene
+from geoclassify.io.reader import StripReader
 from geoclassify.models.card import ModelCard
 
 if TYPE_CHECKING:
@@ -40,39 +41,18 @@ CONNECT_SECONDS = 5  # to reach a scheduler
 WORKERS_SECONDS = 10  # for a reachable scheduler to have a worker
 NO_WORKER_SECONDS = 60  # a run with no worker left for this long gives up
 BLOCKS_PER_THREAD = 4  # blocks per worker thread, at least: enough to balance the load and rerun little
-MAX_STEPS_PER_BLOCK = 8
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A model as a worker loads it: a path it can read (shared storage), and how to run it."""
-
-    path: str
-    device: str = "auto"
-    amp: bool = False
-    card: str | None = None
-    threads: int | None = None  # the model's threads on each worker (default: the worker's own setting)
-
-    def load(self) -> Predictor:
-        return load_predictor(self.path, device=self.device, amp=self.amp, card=self.card, threads=self.threads)
-
-    def set_threads(self) -> None:
-        """Give a torch model `threads` threads in the calling thread (OpenMP settings are per thread)."""
-        from geoclassify.inference.onnx_backend import is_onnx
-
-        if self.threads and not is_onnx(self.path):
-            import torch
-
-            torch.set_num_threads(self.threads)
+MAX_STRIPS_PER_BLOCK = 8
 
 
 @dataclass(frozen=True)
 class BlockJob:
-    """What every task of one scene shares: the scene (paths and grids, no open dataset), model and options."""
+    """What every task of one scene shares: the scene's read plan (paths and grids, no open dataset), the model,
+    the layout (a pure plan) and the window loop's options."""
 
     scene: Scene
     model: ModelSource
-    config: PredictConfig
+    layout: Layout
+    loop: LoopOptions
 
 
 _predictors: dict[tuple, Predictor] = {}
@@ -89,14 +69,23 @@ def worker_predictor(model: ModelSource) -> Predictor:
         return _predictors[key]
 
 
-def run_block(job: BlockJob, steps: tuple[Step, ...]) -> list[StepOutput]:
-    """A task: read and predict consecutive steps of a scene on a worker."""
+def set_threads(model: ModelSource) -> None:
+    """Give a torch model `threads` threads in the calling thread (OpenMP settings are per thread)."""
+    from geoclassify.inference.onnx_backend import is_onnx
+
+    if model.threads and not is_onnx(model.path):
+        import torch
+
+        torch.set_num_threads(model.threads)
+
+
+def run_block(job: BlockJob, strips: tuple[Strip, ...]) -> list[StripOutput]:
+    """A task: read and predict consecutive strips of a scene on a worker."""
     try:
         predictor = worker_predictor(job.model)
-        job.model.set_threads()
-        layout = make_layout(job.scene, predictor.card, job.config)
-        with bounded_gdal_cache(), BandReader(job.scene, job.config.read_workers) as reader:
-            return [out for _, out in predict_steps(reader, layout, list(steps), predictor, job.config)]
+        set_threads(job.model)
+        with bounded_gdal_cache(), StripReader(job.scene, job.loop.read_workers) as reader:
+            return [out for _, out in predict_strips(reader, job.layout, list(strips), predictor, job.loop)]
     except GeoclassifyError as exc:
         error = exc
     # raised outside the handler, without the errors it replaced: rasterio's GDAL errors do not pickle, and Dask
@@ -105,30 +94,26 @@ def run_block(job: BlockJob, steps: tuple[Step, ...]) -> list[StepOutput]:
     raise error
 
 
-def absolute(path: str) -> str:
-    """A path as a worker elsewhere must see it: absolute, unless it is a GDAL virtual path or a URL."""
-    return path if path.startswith("/vsi") or "://" in path else os.path.abspath(path)
-
-
-def split_blocks(steps: list[Step], threads: int) -> list[tuple[Step, ...]]:
-    """Consecutive steps in blocks: a few per worker thread, a few steps each (one task reads ahead within a block)."""
-    per_block = max(1, min(MAX_STEPS_PER_BLOCK, len(steps) // (BLOCKS_PER_THREAD * max(threads, 1))))
-    return [tuple(steps[i : i + per_block]) for i in range(0, len(steps), per_block)]
+def split_blocks(strips: list[Strip], threads: int) -> list[tuple[Strip, ...]]:
+    """Consecutive strips in blocks: a few per worker thread, a few strips each (one task reads ahead within a
+    block)."""
+    per_block = max(1, min(MAX_STRIPS_PER_BLOCK, len(strips) // (BLOCKS_PER_THREAD * max(threads, 1))))
+    return [tuple(strips[i : i + per_block]) for i in range(0, len(strips), per_block)]
 
 
 class DaskRunner:
-    """Runs the window loop as tasks on a dask.distributed cluster and yields their outputs in step order."""
+    """Runs the window loop as tasks on a dask.distributed cluster and yields their outputs in strip order."""
 
     def __init__(self, client: "Client", model: ModelSource, card: ModelCard):
-        self.client, self.model, self.card = client, model, card
-        self.identity = model_identity(model.path, model.card)
+        self.client, self.model, self.card = client, model.absolute(), card
+        self.identity = model_identity(self.model.path, self.model.card)
 
-    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step], config: PredictConfig,
-                  on_batch=None) -> Iterator[tuple[Step, StepOutput]]:
-        """Batches run on the workers: progress comes per step (`on_batch` is not called)."""
-        job = BlockJob(replace(scene, path=absolute(scene.path)), self.model, config)
+    def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
+                   on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]:
+        """Batches run on the workers: progress comes per strip (`on_batch` is not called)."""
+        job = BlockJob(replace(scene, path=absolute(scene.path)), self.model, layout, loop)
         threads = sum(self.client.nthreads().values())
-        blocks = iter(split_blocks(steps, threads))
+        blocks = iter(split_blocks(strips, threads))
         in_flight: deque = deque()
 
         def submit_next() -> None:
@@ -147,7 +132,7 @@ class DaskRunner:
         finally:
             self.client.cancel([f for _, f in in_flight])
 
-    def _result(self, future, block: tuple[Step, ...]) -> list[StepOutput]:
+    def _result(self, future, block: tuple[Strip, ...]) -> list[StripOutput]:
         """Wait for a block; give up when the cluster has had no worker for a while."""
         from distributed.scheduler import KilledWorker
 

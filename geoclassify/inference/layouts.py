@@ -1,14 +1,17 @@
-"""How windows are laid over a scene and how their predictions become output rows.
+"""How windows are laid over a scene (layouts) and how their predictions become output rows (assemblers).
 
-A layout cuts the scene into steps (one row band read at a time), lists the model windows in
-each band, and turns their probabilities into finished output rows. Only one band of tile rows
-is ever held: memory depends on the scene width, the tile size and the batch, not the scene size.
+A layout is a pure plan, all a worker needs: it cuts the scene into strips (runs of rows read at a time)
+and lists the model windows in each strip and which of them hold valid pixels. Its assembler, made only
+where the output is written, turns the windows' probabilities into finished output rows; the blend
+assembler holds one strip of tile rows: memory depends on the scene width, the tile size and the batch,
+not the scene size.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,10 +19,15 @@ from geoclassify.errors import ConfigError
 from geoclassify.geo.grid import Grid
 from geoclassify.geo.tiling import axis_starts, blend_weights, chip_starts
 
+if TYPE_CHECKING:
+    from geoclassify.inference.config import PredictConfig
+    from geoclassify.models.card import ModelCard
+
 
 @dataclass(frozen=True)
-class Step:
-    """One row band: read rows [row, row + height) and columns [col, col + width) of the scene."""
+class Strip:
+    """One strip of the scene: read rows [row, row + height) and columns [col, col + width) (may reach past the
+    scene's edges: boundless reads fill those pixels as nodata)."""
 
     index: int
     row: int
@@ -40,62 +48,58 @@ class OutputRows:
 class ChipLayout:
     """Chip classification: one output pixel per `stride` x `stride` cell, from the chip centred on it."""
 
-    def __init__(self, grid: Grid, chip: int, stride: int, num_classes: int, band_rows: int = 512):
+    def __init__(self, grid: Grid, chip: int, stride: int, num_classes: int, strip_rows: int = 512):
         if not 1 <= stride <= chip:
             raise ConfigError(f"--stride must be between 1 and the chip size {chip}, got {stride}")
         self.chip, self.stride, self.num_classes = chip, stride, num_classes
         self.output_grid = grid.coarsened(stride)
         self.rows = chip_starts(grid.height, chip, stride)
         self.cols = chip_starts(grid.width, chip, stride)
-        self.rows_per_step = max(1, (band_rows - chip) // stride + 1)
+        self.rows_per_strip = max(1, (strip_rows - chip) // stride + 1)
 
-    context_steps = 0  # steps are independent: a run can restart at any step
+    context_strips = 0  # strips are independent: a run can restart at any strip
 
     @property
     def total_windows(self) -> int:
         return len(self.rows) * len(self.cols)
 
-    def steps(self) -> list[Step]:
+    def strips(self) -> list[Strip]:
         width = self.cols[-1] + self.chip - self.cols[0]
         out = []
-        for i, first in enumerate(range(0, len(self.rows), self.rows_per_step)):
-            last = min(first + self.rows_per_step, len(self.rows)) - 1
+        for i, first in enumerate(range(0, len(self.rows), self.rows_per_strip)):
+            last = min(first + self.rows_per_strip, len(self.rows)) - 1
             row = self.rows[first]
-            out.append(Step(i, row, self.rows[last] + self.chip - row, self.cols[0], width))
+            out.append(Strip(i, row, self.rows[last] + self.chip - row, self.cols[0], width))
         return out
 
-    def _out_rows(self, step: Step) -> range:
-        first = step.index * self.rows_per_step
-        return range(first, min(first + self.rows_per_step, len(self.rows)))
+    def out_rows(self, strip: Strip) -> range:
+        """The rows of output pixels of a strip."""
+        first = strip.index * self.rows_per_strip
+        return range(first, min(first + self.rows_per_strip, len(self.rows)))
 
-    def windows(self, step: Step, valid: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
-        """Window offsets inside the band, and which of them hold any valid pixel in their cell."""
-        s, out_rows = self.stride, self._out_rows(step)
+    def windows(self, strip: Strip, valid: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Window offsets inside the strip, and which of them hold any valid pixel in their cell."""
+        s, out_rows = self.stride, self.out_rows(strip)
         k, n = len(out_rows), len(self.cols)
-        top = out_rows[0] * s - step.row
-        left = -step.col
+        top = out_rows[0] * s - strip.row
+        left = -strip.col
         cells = np.zeros((k * s, n * s), dtype=bool)
         part = valid[top : top + k * s, left : left + n * s]
         cells[: part.shape[0], : part.shape[1]] = part
         active = cells.reshape(k, s, n, s).any(axis=(1, 3)).ravel()
-        offsets = [(self.rows[i] - step.row, c - step.col) for i in out_rows for c in self.cols]
+        offsets = [(self.rows[i] - strip.row, c - strip.col) for i in out_rows for c in self.cols]
         return offsets, active
 
-    def output_valid(self, step: Step, valid: np.ndarray) -> None:
-        """The part of a band's validity that `accumulate` needs: none, `active` says it all."""
+    def output_valid(self, strip: Strip, valid: np.ndarray) -> None:
+        """The part of a strip's validity that the assembler needs: none, `active` says it all."""
         return None
 
-    def accumulate(self, step: Step, probs: np.ndarray, active: np.ndarray, valid: None) -> list[OutputRows]:
-        """probs: (active windows, classes) -> the step's finished output rows."""
-        out_rows = self._out_rows(step)
-        k, n = len(out_rows), len(self.cols)
-        full = np.zeros((k * n, self.num_classes), dtype=np.float32)
-        full[active] = probs
-        return [OutputRows(out_rows[0], full.reshape(k, n, -1).transpose(2, 0, 1), active.reshape(k, n))]
+    def assembler(self) -> ChipAssembler:
+        return ChipAssembler(self)
 
 
 class BlendLayout:
-    """Segmentation: overlapping tiles blended with cosine weights in a rolling band of tile rows.
+    """Segmentation: overlapping tiles, blended by a BlendAssembler with cosine weights.
 
     Tiles start `margin` pixels before the scene and end at least `margin` past it, and the
     `margin` pixels at every tile edge get zero weight, so each output pixel comes only from tile
@@ -112,16 +116,14 @@ class BlendLayout:
         self.output_grid = grid
         self.rows = axis_starts(grid.height, tile, self.stride, -margin, margin)
         self.cols = axis_starts(grid.width, tile, self.stride, -margin, margin)
-        self.weights = blend_weights(tile, overlap, margin)
-        self.band_width = self.cols[-1] + tile - self.cols[0]
-        self.acc = np.zeros((num_classes, tile, self.band_width), dtype=np.float32)
-        self.wsum = np.zeros((tile, self.band_width), dtype=np.float32)
+        self.overlap = overlap
+        self.strip_width = self.cols[-1] + tile - self.cols[0]
 
     @property
-    def context_steps(self) -> int:
-        """Steps before step k whose tiles reach below the rows finished at step k - 1.
+    def context_strips(self) -> int:
+        """Strips before strip k whose tiles reach below the rows finished at strip k - 1.
 
-        Restarting at step k means replaying these (without writing) to rebuild the blend band.
+        Restarting at strip k means replaying these (without writing) to rebuild the blend strip.
         """
         return math.ceil(self.tile / self.stride) - 1
 
@@ -129,39 +131,69 @@ class BlendLayout:
     def total_windows(self) -> int:
         return len(self.rows) * len(self.cols)
 
-    def _done_rows(self, step: Step) -> int:
-        """Rows of the band that no later tile row changes."""
-        return self.tile if step.index == len(self.rows) - 1 else self.stride
+    def done_rows(self, strip: Strip) -> int:
+        """Rows of the strip that no later tile row changes."""
+        return self.tile if strip.index == len(self.rows) - 1 else self.stride
 
-    def steps(self) -> list[Step]:
-        return [Step(i, r, self.tile, self.cols[0], self.band_width) for i, r in enumerate(self.rows)]
+    def strips(self) -> list[Strip]:
+        return [Strip(i, r, self.tile, self.cols[0], self.strip_width) for i, r in enumerate(self.rows)]
 
-    def windows(self, step: Step, valid: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    def windows(self, strip: Strip, valid: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
         m, t = self.margin, self.tile
-        offsets = [(0, c - step.col) for c in self.cols]
+        offsets = [(0, c - strip.col) for c in self.cols]
         active = np.array([valid[m : t - m, x + m : x + t - m].any() for _, x in offsets], dtype=bool)
         return offsets, active
 
-    def output_valid(self, step: Step, valid: np.ndarray) -> np.ndarray:
-        """The part of a band's validity that `accumulate` needs: its finished rows, inside the scene."""
-        left = -step.col
-        return valid[: self._done_rows(step), left : left + self.grid.width].copy()
+    def output_valid(self, strip: Strip, valid: np.ndarray) -> np.ndarray:
+        """The part of a strip's validity that the assembler needs: its finished rows, inside the scene."""
+        left = -strip.col
+        return valid[: self.done_rows(strip), left : left + self.grid.width].copy()
 
-    def accumulate(self, step: Step, probs: np.ndarray, active: np.ndarray, valid: np.ndarray) -> list[OutputRows]:
+    def assembler(self) -> BlendAssembler:
+        return BlendAssembler(self)
+
+
+class ChipAssembler:
+    """Chip probabilities -> output rows: one row of output pixels per chip row, nothing held between strips."""
+
+    def __init__(self, layout: ChipLayout):
+        self.layout = layout
+
+    def add(self, strip: Strip, probs: np.ndarray, active: np.ndarray, valid: None) -> list[OutputRows]:
+        """probs: (active windows, classes) -> the strip's finished output rows."""
+        out_rows = self.layout.out_rows(strip)
+        k, n = len(out_rows), len(self.layout.cols)
+        full = np.zeros((k * n, self.layout.num_classes), dtype=np.float32)
+        full[active] = probs
+        return [OutputRows(out_rows[0], full.reshape(k, n, -1).transpose(2, 0, 1), active.reshape(k, n))]
+
+
+class BlendAssembler:
+    """Blends the tiles of consecutive strips with cosine weights in a rolling strip of tile rows, and gives
+    back the rows that no later tile row changes."""
+
+    def __init__(self, layout: BlendLayout):
+        self.layout = layout
+        self.weights = blend_weights(layout.tile, layout.overlap, layout.margin)
+        self.acc = np.zeros((layout.num_classes, layout.tile, layout.strip_width), dtype=np.float32)
+        self.wsum = np.zeros((layout.tile, layout.strip_width), dtype=np.float32)
+
+    def add(self, strip: Strip, probs: np.ndarray, active: np.ndarray, valid: np.ndarray) -> list[OutputRows]:
         """probs: (active tiles, classes, tile, tile), valid: from `output_valid` -> the rows no later tile row
         can change."""
-        t = self.tile
+        layout = self.layout
+        t, width = layout.tile, layout.grid.width
         for p, j in zip(probs, np.flatnonzero(active)):
-            x = self.cols[j] - step.col
+            x = layout.cols[j] - strip.col
             self.acc[:, :, x : x + t] += p * self.weights
             self.wsum[:, x : x + t] += self.weights
-        done = self._done_rows(step)
-        left = -step.col
-        wsum = self.wsum[:done, left : left + self.grid.width]
+        done = layout.done_rows(strip)
+        left = -strip.col
+        wsum = self.wsum[:done, left : left + width]
         ok = (wsum > 0) & valid
-        probs_out = self.acc[:, :done, left : left + self.grid.width] / np.maximum(wsum, 1e-12)
-        rows = OutputRows(step.row, probs_out, ok)
-        first_inside = max(0, -step.row)
+        probs_out = self.acc[:, :done, left : left + width] / np.maximum(wsum, 1e-12)
+        rows = OutputRows(strip.row, probs_out, ok)
+        first_inside = max(0, -strip.row)
         if first_inside:
             rows = OutputRows(0, probs_out[:, first_inside:], ok[first_inside:])
         self.acc[:, : t - done] = self.acc[:, done:]
@@ -169,3 +201,24 @@ class BlendLayout:
         self.wsum[: t - done] = self.wsum[done:]
         self.wsum[t - done :] = 0
         return [rows] if rows.valid.shape[0] > 0 else []
+
+
+Layout = ChipLayout | BlendLayout
+
+
+def make_layout(grid: Grid, card: ModelCard, config: PredictConfig) -> Layout:
+    """The layout of a model's windows over a working grid: chips for a classifier, blended tiles for segmentation.
+
+    Raises:
+        ConfigError: an option that does not apply to the model (--tile-size for a chip classifier, --stride for
+            segmentation), a stride larger than the chip, an overlap outside (2 x margin, tile size).
+    """
+    if card.task == "classification":
+        if config.tile_size and config.tile_size != card.tile_size:
+            raise ConfigError(f"this chip classifier takes {card.tile_size}-pixel chips; --tile-size cannot change that")
+        return ChipLayout(grid, card.tile_size, config.stride or card.tile_size, card.num_classes)
+    if config.stride:
+        raise ConfigError("--stride applies to chip classifiers; for segmentation use --tile-size and --overlap")
+    tile = config.tile_size or card.tile_size
+    overlap = config.overlap if config.overlap is not None else max(tile // 4, 2 * card.receptive_margin + 2)
+    return BlendLayout(grid, tile, overlap, card.receptive_margin, card.num_classes)

@@ -1,346 +1,169 @@
-"""The predict pipeline: read row bands in parallel, batch windows, run the model, write rows.
+"""The predict pipeline of one scene: check the outputs, open the scene, lay windows over it, run the window loop
+(here or on a Dask cluster), blend and write rows in order with checkpoints for --resume, then polygonize.
 
-The window loop (`predict_steps`) turns row bands (steps) into model outputs; it runs in this process
-(`LocalRunner`) or inside Dask tasks (`geoclassify.inference.distributed`). Either way one writer in
-this process blends and writes the outputs in order (`predict_scene`), with checkpoints for `--resume`.
+    scene --open_scene--> read plan (working grid) --make_layout--> strips of windows
+          --runner.run_strips--> model outputs per strip --assembler--> finished rows --OutputSink--> rasters
+          --polygonize_raster--> vector (optional)
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from contextlib import closing
-from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from dataclasses import dataclass, field, replace
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
-from geoclassify.errors import ConfigError, GeoclassifyError, InterruptedRunError
-from geoclassify.inference.layouts import BlendLayout, ChipLayout, OutputRows, Step
-from geoclassify.inference.predictor import Predictor
-from geoclassify.inference.resume import PartialRun, Progress, file_identity, partial_path
-from geoclassify.io.gdal_cache import bounded_gdal_cache
-from geoclassify.io.reader import BandReader
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.layouts import Layout, make_layout
+from geoclassify.inference.resume import Checkpoints, PartialRun, partial_path, run_fingerprint
+from geoclassify.inference.runners import Runner
 from geoclassify.inference.scene import open_scene
+from geoclassify.inference.sink import OutputSink, WindowProgress
+from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.raster import Scene
-from geoclassify.io.writer import CLASS_NODATA, RasterWriter, check_output_path
-from geoclassify.models.card import ModelCard
-from geoclassify.progress import progress_bar
+from geoclassify.io.writer import check_output_path
+from geoclassify.progress import SILENT, ProgressReporter
+from geoclassify.vector.polygonize import PolygonizeOptions, PolygonizeResult, log_polygons, polygonize_raster
 
 log = logging.getLogger("geoclassify")
 
 
-@dataclass(frozen=True)
-class PredictConfig:
-    """Options of one prediction (CLI flags map onto these one to one)."""
-
-    bands: tuple[int, ...] | None = None
-    stride: int | None = None
-    tile_size: int | None = None
-    overlap: int | None = None
-    batch_size: int = 64
-    resample: bool = True
-    probabilities: str | None = None
-    probabilities_dtype: str = "uint8"
-    cog: bool = False
-    overwrite: bool = False
-    read_workers: int = 2
-    prefetch: int = 1
-    progress: bool = True
-    resume: bool = False
-    checkpoint_seconds: float = 10.0  # how often the partial output is saved for --resume
-
-
 @dataclass
 class PredictResult:
+    """What a prediction did: the output grid's size (pixels), windows run and skipped, seconds, pixels per class."""
+
     output: str
-    width: int
-    height: int
-    windows: int
-    skipped: int
-    seconds: float
+    width: int = 0
+    height: int = 0
+    windows: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
     class_counts: dict[str, int] = field(default_factory=dict)
     resumed_windows: int = 0  # windows done by an earlier, interrupted run
     scene_width: int = 0  # the input scene, in its own pixels
     scene_height: int = 0
+    done_earlier: bool = False  # --resume found the rasters complete: nothing was predicted
+    polygons: PolygonizeResult | None = None
 
 
 def log_result(result: PredictResult) -> None:
-    counts = ", ".join(f"{name} {n}" for name, n in result.class_counts.items())
-    resumed = f", {result.resumed_windows} of them before --resume" if result.resumed_windows else ""
-    log.info("wrote %s (%dx%d pixels; %d windows%s, %d skipped as nodata; %.1f s); pixels per class: %s",
-             result.output, result.width, result.height, result.windows, resumed, result.skipped, result.seconds,
-             counts)
+    """Log what a prediction wrote (and its polygons)."""
+    if result.done_earlier:
+        log.info("%s is complete: nothing to resume", result.output)
+    else:
+        counts = ", ".join(f"{name} {n}" for name, n in result.class_counts.items())
+        resumed = f", {result.resumed_windows} of them before --resume" if result.resumed_windows else ""
+        log.info("wrote %s (%dx%d pixels; %d windows%s, %d skipped as nodata; %.1f s); pixels per class: %s",
+                 result.output, result.width, result.height, result.windows, resumed, result.skipped,
+                 result.seconds, counts)
+    if result.polygons is not None:
+        log_polygons(result.polygons)
 
 
-def make_layout(scene: Scene, card: ModelCard, config: PredictConfig) -> ChipLayout | BlendLayout:
-    if config.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {config.batch_size}")
-    if card.task == "classification":
-        if config.tile_size and config.tile_size != card.tile_size:
-            raise ConfigError(f"this chip classifier takes {card.tile_size}-pixel chips; --tile-size cannot change that")
-        return ChipLayout(scene.grid, card.tile_size, config.stride or card.tile_size, card.num_classes)
-    if config.stride:
-        raise ConfigError("--stride applies to chip classifiers; for segmentation use --tile-size and --overlap")
-    tile = config.tile_size or card.tile_size
-    overlap = config.overlap if config.overlap is not None else max(tile // 4, 2 * card.receptive_margin + 2)
-    return BlendLayout(scene.grid, tile, overlap, card.receptive_margin, card.num_classes)
+def finished(outputs: SceneOutputs) -> bool:
+    """All of a scene's rasters exist and no partial run of them is waiting."""
+    return (all(p.exists() for p in outputs.rasters)
+            and not partial_path(outputs.classes, ".partial.json").exists())
 
 
-def batched_windows(data: np.ndarray, offsets: list[tuple[int, int]], size: int, batch: int):
-    """Yield (batch array of windows) from the band, `batch` windows at a time."""
-    view = sliding_window_view(data, (size, size), axis=(1, 2))  # (bands, rows, cols, size, size)
-    for i in range(0, len(offsets), batch):
-        part = offsets[i : i + batch]
-        yield np.stack([view[:, r, c] for r, c in part])
+def polygon_options(outputs: SceneOutputs, polygons: PolygonizeOptions | None,
+                    config: PredictConfig) -> PolygonizeOptions:
+    """The polygonize options of a scene's vector output: mean confidence from its probabilities raster."""
+    probabilities = str(outputs.probabilities) if outputs.probabilities is not None else None
+    return replace(polygons or PolygonizeOptions(), probabilities=probabilities, overwrite=config.overwrite)
 
 
-def fill_invalid(data: np.ndarray, valid: np.ndarray, card: ModelCard) -> None:
-    """Set nodata and padded pixels to the band means, so the model sees a neutral value."""
-    if valid.all():
-        return
-    for i, mean in enumerate(card.mean):
-        data[i][~valid] = np.asarray(round(mean) if data.dtype.kind in "iu" else mean).astype(data.dtype)
+def check_outputs(outputs: SceneOutputs, config: PredictConfig, polygons: PolygonizeOptions | None) -> bool:
+    """Refuse outputs that cannot be written before any work starts; True when --resume finds the rasters done.
 
-
-@dataclass
-class StepOutput:
-    """The model's output for one step, as the writer needs it: small enough to send between processes."""
-
-    probs: np.ndarray  # (active windows, classes) or (active windows, classes, h, w)
-    active: np.ndarray  # (windows,) bool: which windows hold valid pixels and went through the model
-    valid: np.ndarray | None  # the layout's `output_valid` part of the band's validity
-    windows: int
-    skipped: int
-
-
-BatchCallback = Callable[[Step, int], None]  # (step, windows) after each batch the model ran
-
-
-def predict_steps(reader: BandReader, layout: ChipLayout | BlendLayout, steps: list[Step], predictor: Predictor,
-                  config: PredictConfig, on_batch: BatchCallback | None = None
-                  ) -> Iterator[tuple[Step, StepOutput]]:
-    """The window loop: read bands (the next ones while the model runs), batch their valid windows, predict.
-    `on_batch(step, windows)` is told of each batch predicted (a step can hold all the windows of a scene)."""
-    card = predictor.card
-    size = layout.chip if isinstance(layout, ChipLayout) else layout.tile
-    pending: deque = deque()
-    for step in steps[: config.prefetch]:
-        pending.append(reader.submit_band(step.row, step.height, step.col, step.width))
-    for i, step in enumerate(steps):
-        data, valid = reader.collect(pending.popleft())
-        if i + config.prefetch < len(steps):
-            nxt = steps[i + config.prefetch]
-            pending.append(reader.submit_band(nxt.row, nxt.height, nxt.col, nxt.width))
-        offsets, active = layout.windows(step, valid)
-        fill_invalid(data, valid, card)
-        chosen = [o for o, a in zip(offsets, active) if a]
-        probs = []
-        for batch in batched_windows(data, chosen, size, config.batch_size):
-            probs.append(predictor.predict(batch))
-            if on_batch is not None:
-                on_batch(step, len(batch))
-        probs_arr = np.concatenate(probs) if probs else np.zeros((0, card.num_classes), np.float32)
-        yield step, StepOutput(probs_arr, active, layout.output_valid(step, valid), len(offsets),
-                               len(offsets) - len(chosen))
-
-
-class StepRunner(Protocol):
-    """Where the window loop runs: yields (step, output) for `steps`, in their order; runners that see the
-    model's batches report them to `on_batch`, the others report nothing before a step's output."""
-
-    card: ModelCard
-    identity: dict  # what identifies the model, for the resume manifest
-
-    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step], config: PredictConfig,
-                  on_batch: BatchCallback | None = None) -> Iterator[tuple[Step, StepOutput]]: ...
-
-
-class LocalRunner:
-    """Runs the window loop in this process, reading with a thread pool."""
-
-    def __init__(self, predictor: Predictor):
-        self.predictor = predictor
-        self.card = predictor.card
-        self.identity = getattr(predictor, "source", None) or {"card": predictor.card.to_json()}
-
-    def run_steps(self, scene: Scene, layout: ChipLayout | BlendLayout, steps: list[Step], config: PredictConfig,
-                  on_batch: BatchCallback | None = None) -> Iterator[tuple[Step, StepOutput]]:
-        with BandReader(scene, config.read_workers) as reader:
-            yield from predict_steps(reader, layout, steps, self.predictor, config, on_batch)
-
-
-class OutputSink:
-    """Writes finished rows: classes (uint8, nodata 255) and optional probabilities."""
-
-    def __init__(self, output: str, layout, card: ModelCard, config: PredictConfig, resume: bool = False):
-        """Writes to the partial files of a resumable run; `resume` reopens them."""
-        grid = layout.output_grid
-        self.counts = np.zeros(card.num_classes, dtype=np.int64)
-        self.classes = RasterWriter(output, grid, 1, "uint8", nodata=CLASS_NODATA, class_names=list(card.class_names),
-                                    colors=list(card.class_colors), cog=config.cog, overwrite=config.overwrite,
-                                    partial=partial_path(output), resume=resume)
-        self.probs = None
-        self.prob_dtype = config.probabilities_dtype
-        if config.probabilities:
-            if self.prob_dtype not in ("uint8", "float32"):
-                raise ConfigError(f"--probabilities-dtype must be uint8 or float32, not {self.prob_dtype!r}")
-            nodata = float("nan") if self.prob_dtype == "float32" else None
-            try:
-                self.probs = RasterWriter(config.probabilities, grid, card.num_classes, self.prob_dtype, nodata=nodata,
-                                          band_names=list(card.class_names), cog=config.cog, overwrite=config.overwrite,
-                                          partial=partial_path(config.probabilities), resume=resume)
-            except BaseException:
-                self.classes.abort()
-                raise
-
-    def write(self, rows: OutputRows) -> None:
-        classes = np.argmax(rows.probs, axis=0).astype(np.uint8)
-        classes[~rows.valid] = CLASS_NODATA
-        self.counts += np.bincount(classes[rows.valid], minlength=len(self.counts))
-        self.classes.write(classes, rows.row)
-        if self.probs is not None:
-            if self.prob_dtype == "uint8":
-                scaled = np.round(rows.probs * 255).astype(np.uint8)
-                self.probs.write(scaled, rows.row, mask=rows.valid)
-            else:
-                p = rows.probs.astype(np.float32, copy=True)
-                p[:, ~rows.valid] = np.nan
-                self.probs.write(p, rows.row)
-
-    def writers(self) -> list[RasterWriter]:
-        return [w for w in (self.classes, self.probs) if w is not None]
-
-    def checkpoint(self) -> None:
-        for w in self.writers():
-            w.checkpoint()
-
-    def commit(self) -> None:
-        for w in reversed(self.writers()):
-            w.commit()
-
-    def close(self) -> None:
-        for w in self.writers():
-            w.close()
-
-    def abort(self) -> None:
-        for w in self.writers():
-            w.abort()
-
-
-class WindowProgress:
-    """The progress bar in windows: advanced per batch where the runner reports batches (local runs), else per
-    step; windows of an earlier, interrupted run count from the start."""
-
-    def __init__(self, bar, done: Progress):
-        self.bar, self.resumed_steps, self.counted = bar, done.steps_done, 0
-        bar.update(done.windows)
-
-    def batch(self, step: Step, windows: int) -> None:
-        if step.index >= self.resumed_steps:  # not a step replayed to rebuild a blend band
-            self.bar.update(windows)
-            self.counted += windows
-
-    def step_done(self, out: StepOutput) -> None:
-        self.bar.update(out.windows - self.counted)
-        self.counted = 0
-
-
-def run_fingerprint(scene: Scene, runner: StepRunner, config: PredictConfig, steps: int) -> dict:
-    """What must not change between an interrupted run and its --resume."""
-    options = dict(bands=list(scene.bands), stride=config.stride, tile_size=config.tile_size, overlap=config.overlap,
-                   batch_size=config.batch_size, resample=config.resample, cog=config.cog,
-                   probabilities=config.probabilities is not None, probabilities_dtype=config.probabilities_dtype)
-    return {"scene": file_identity(scene.path), "model": runner.identity, "options": options,
-            "grid": [scene.grid.width, scene.grid.height], "steps": steps}
-
-
-class Checkpoints:
-    """The sink's partial files and what they hold: saved every `every` seconds, kept or removed on failure."""
-
-    def __init__(self, sink: OutputSink, partial: PartialRun, progress: Progress, steps: int, every: float):
-        self.sink, self.partial, self.progress, self.steps, self.every = sink, partial, progress, steps, every
-        self.saved = progress.steps_done > 0
-        self.saved_at = time.monotonic()
-        if progress.counts:
-            sink.counts[:] = progress.counts
-
-    def step_done(self, step: Step, out: StepOutput) -> None:
-        """Record a step whose rows are written; save the partial files when it is time."""
-        p = self.progress
-        self.progress = Progress(step.index + 1, p.windows + out.windows, p.skipped + out.skipped,
-                                 self.sink.counts.tolist())
-        if step.index + 1 < self.steps and time.monotonic() - self.saved_at >= self.every:
-            self.sink.checkpoint()
-            self.partial.save(self.progress)
-            self.saved, self.saved_at = True, time.monotonic()
-
-    def commit(self) -> None:
-        self.sink.commit()
-        self.partial.discard()
-
-    def fail(self, exc: BaseException, total_windows: int) -> None:
-        """Keep the partial files of an interrupted run that saved some; remove them after an input error."""
-        input_error = isinstance(exc, GeoclassifyError) and not isinstance(exc, InterruptedRunError)
-        if self.saved and not input_error:
-            self.sink.close()
-            self.partial.save(self.progress)
-            log.warning("%d of %d windows done; the partial output is kept: run the same command with --resume "
-                        "to continue", self.progress.windows, total_windows)
-        else:
-            self.sink.abort()
-            self.partial.discard()
-
-
-def predict_scene(scene_path: str, output: str, predictor: Predictor | StepRunner,
-                  config: PredictConfig = PredictConfig(),
-                  on_progress: Callable[[int], None] | None = None) -> PredictResult:
-    """Classify `scene_path` into `output`, streaming window bands; nothing is left at `output` on failure.
-
-    `predictor` runs the model here, or is a StepRunner (a Dask cluster). The rasters are written to
-    partial files beside the outputs, saved every `config.checkpoint_seconds`; an interrupted run
-    (Ctrl-C, kill) leaves them for `config.resume`, any other failure removes them.
+    Raises:
+        OutputError: an output exists (without overwrite or a resume that skips it), or its folder is missing.
+        ConfigError: bad polygon options or vector format.
     """
-    runner = predictor if hasattr(predictor, "run_steps") else LocalRunner(predictor)
+    done = config.resume and not config.overwrite and finished(outputs)
+    if not done:
+        check_output_path(outputs.classes, config.overwrite)
+        if outputs.probabilities is not None:
+            check_output_path(outputs.probabilities, config.overwrite, "probabilities output")
+    if outputs.vector is not None and not (config.resume and outputs.vector.exists()):
+        polygon_options(outputs, polygons, config).check_output(outputs.vector)
+    return done
+
+
+def predict_scene(scene_path: str, outputs: SceneOutputs, runner: Runner, config: PredictConfig = PredictConfig(),
+                  polygons: PolygonizeOptions | None = None, progress: ProgressReporter = SILENT) -> PredictResult:
+    """Classify a scene into georeferenced rasters (and polygons), streaming strips of windows.
+
+    Nothing is left at an output path on failure. The rasters are written to partial files beside the outputs,
+    saved every `config.checkpoint_seconds`; an interrupted run (Ctrl-C, kill) leaves them for `config.resume`,
+    any other failure removes them. With `config.resume`, complete rasters are not predicted again.
+
+    Args:
+        scene_path: the scene, any raster GDAL opens.
+        outputs: the classes raster (uint8, nodata 255, class names and colours), and optionally the
+            probabilities raster (one band per class) and the vector file of polygons.
+        runner: where the window loop runs: `LocalRunner(load_predictor(path))` or a `DaskRunner`.
+        config: the prediction's options.
+        polygons: options of the polygons written to `outputs.vector` (sieve, simplify, classes, format).
+        progress: the progress reporter (default: none).
+
+    Returns:
+        What was done: output size, windows run and skipped, pixels per class, and the polygonize result.
+
+    Raises:
+        InputError: the scene is missing or not a raster.
+        IncompatibleSceneError: its bands or dtype do not fit the model.
+        OutputError: an output exists (without `config.overwrite`), or cannot be written.
+        ConfigError: an option that does not fit the model, or a --resume of a run started differently.
+        ClusterError: the Dask cluster failed (with a DaskRunner).
+        InterruptedRunError, KeyboardInterrupt: the run was stopped; the partial output is kept for --resume.
+    """
+    done_earlier = check_outputs(outputs, config, polygons)
+    if done_earlier:
+        result = PredictResult(str(outputs.classes), done_earlier=True)
+    else:
+        scene = open_scene(scene_path, runner.card, config.bands, config.resample)
+        layout = make_layout(scene.grid, runner.card, config)
+        result = write_rasters(scene, layout, outputs, runner, config, progress)
+    if outputs.vector is not None and not (config.resume and outputs.vector.exists()):
+        result.polygons = polygonize_raster(str(outputs.classes), str(outputs.vector),
+                                            polygon_options(outputs, polygons, config), progress)
+    return result
+
+
+def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: Runner, config: PredictConfig,
+                  progress: ProgressReporter) -> PredictResult:
+    """Run the window loop over every strip and write the rows as they are finished, with checkpoints."""
     card = runner.card
-    check_output_path(output, config.overwrite)
-    if config.probabilities:
-        check_output_path(config.probabilities, config.overwrite, "probabilities output")
-    scene = open_scene(scene_path, card, config.bands, config.resample)
-    layout = make_layout(scene, card, config)
-    steps = layout.steps()
-    partial = PartialRun([output] + ([config.probabilities] if config.probabilities else []),
-                         run_fingerprint(scene, runner, config, len(steps)))
+    strips = layout.strips()
+    partial = PartialRun([str(p) for p in outputs.rasters], run_fingerprint(scene, outputs, runner, config,
+                                                                           len(strips)))
     done = partial.start(config.resume)
-    first = max(0, done.steps_done - layout.context_steps)  # a blend band is rebuilt from the steps before
+    first = max(0, done.strips_done - layout.context_strips)  # a blend strip is rebuilt from the strips before
     start = time.perf_counter()
+    assembler = layout.assembler()
     with bounded_gdal_cache():
-        sink = OutputSink(output, layout, card, config, resume=done.steps_done > 0)
-        checkpoints = Checkpoints(sink, partial, done, len(steps), config.checkpoint_seconds)
-        bar = progress_bar(layout.total_windows, "predict", "win", disable=not config.progress)
-        window_progress = WindowProgress(bar, done)
-        try:
-            with closing(runner.run_steps(scene, layout, steps[first:], config,
-                                          on_batch=window_progress.batch)) as outputs:
-                for step, out in outputs:
-                    rows = layout.accumulate(step, out.probs, out.active, out.valid)
-                    if step.index < done.steps_done:
-                        continue  # replayed only to rebuild the blend band; its rows were written before
-                    for r in rows:
-                        sink.write(r)
-                    checkpoints.step_done(step, out)
-                    window_progress.step_done(out)
-                    if on_progress is not None:
-                        on_progress(checkpoints.progress.windows)
-            checkpoints.commit()
-        except BaseException as exc:
-            checkpoints.fail(exc, layout.total_windows)
-            raise
-        finally:
-            bar.close()
-    grid, progress = layout.output_grid, checkpoints.progress
+        sink = OutputSink(outputs, layout.output_grid, card, config, resume=done.strips_done > 0)
+        checkpoints = Checkpoints(sink, partial, done, len(strips), config.checkpoint_seconds)
+        with progress.bar(layout.total_windows, "predict", "win") as bar:
+            window_progress = WindowProgress(bar, done)
+            try:
+                with closing(runner.run_strips(scene, layout, strips[first:], config.loop,
+                                               on_batch=window_progress.batch)) as strip_outputs:
+                    for strip, out in strip_outputs:
+                        rows = assembler.add(strip, out.probs, out.active, out.valid)
+                        if strip.index < done.strips_done:
+                            continue  # replayed only to rebuild the blend strip; its rows were written before
+                        for r in rows:
+                            sink.write(r)
+                        checkpoints.strip_done(strip, out)
+                        window_progress.strip_done(out)
+                checkpoints.commit()
+            except BaseException as exc:
+                checkpoints.fail(exc, layout.total_windows)
+                raise
+    grid, last = layout.output_grid, checkpoints.last
     counts = {name: int(n) for name, n in zip(card.class_names, sink.counts)}
-    return PredictResult(str(output), grid.width, grid.height, progress.windows, progress.skipped,
+    return PredictResult(str(outputs.classes), grid.width, grid.height, last.windows, last.skipped,
                          time.perf_counter() - start, counts, done.windows, scene.native.width, scene.native.height)
+

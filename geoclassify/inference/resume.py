@@ -1,9 +1,9 @@
-"""Resumable predictions: partial outputs at fixed names beside the targets, and a manifest of finished steps.
+"""Resumable predictions: partial outputs at fixed names beside the targets, and a manifest of finished strips.
 
 A prediction writes its rasters to `.NAME.partial.tif` beside each target and, at checkpoints, saves
-them and records in `.NAME.partial.json` how many row bands (steps) are finished and written. After an
+them and records in `.NAME.partial.json` how many strips are finished and written. After an
 interruption (Ctrl-C, kill, crash) `--resume` reopens the partial rasters and continues after the last
-recorded step; the manifest's fingerprint (scene, model, options) must match the new run's.
+recorded strip; the manifest's fingerprint (scene, model, options) must match the new run's.
 """
 
 from __future__ import annotations
@@ -11,19 +11,28 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import rasterio
 from rasterio.errors import RasterioError
 
 from geoclassify import __version__
-from geoclassify.errors import ConfigError
+from geoclassify.errors import ConfigError, GeoclassifyError, InterruptedRunError
 from geoclassify.io.atomic import atomic_target
+from geoclassify.io.raster import Scene
+
+if TYPE_CHECKING:
+    from geoclassify.inference.config import PredictConfig, SceneOutputs
+    from geoclassify.inference.layouts import Strip
+    from geoclassify.inference.runners import Runner, StripOutput
+    from geoclassify.inference.sink import OutputSink
 
 log = logging.getLogger("geoclassify")
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: strips_done (was steps_done)
 
 
 def partial_path(output: str | os.PathLike, suffix: str = ".partial.tif") -> Path:
@@ -50,10 +59,10 @@ def readable(path: Path) -> bool:
 
 
 @dataclass
-class Progress:
-    """What a checkpoint records: finished steps, windows seen and skipped, pixels per class so far."""
+class Checkpoint:
+    """What a checkpoint records: finished strips, windows seen and skipped, pixels per class so far."""
 
-    steps_done: int = 0
+    strips_done: int = 0
     windows: int = 0
     skipped: int = 0
     counts: list[int] = field(default_factory=list)
@@ -70,28 +79,28 @@ class PartialRun:
     def exists(self) -> bool:
         return self.manifest.exists() or any(p.exists() for p in self.rasters)
 
-    def start(self, resume: bool) -> Progress:
+    def start(self, resume: bool) -> Checkpoint:
         """Clean up a stale partial run, or (with `resume`) return where the previous one stopped."""
         if not self.exists():
             if resume:
                 log.info("no interrupted run of %s to resume: starting from the beginning", self.rasters[0].name)
-            return Progress()
+            return Checkpoint()
         if not resume:
             log.warning("removing the partial output of an interrupted run (%s); use --resume to continue such a "
                         "run instead", self.rasters[0])
             self.discard()
-            return Progress()
-        progress = self._load()
-        if progress is None:
+            return Checkpoint()
+        checkpoint = self._load()
+        if checkpoint is None:
             log.warning("the partial output %s cannot be resumed (incomplete or damaged): starting over",
                         self.rasters[0])
             self.discard()
-            return Progress()
-        log.info("resuming %s after %d finished row bands (%d windows)", self.rasters[0], progress.steps_done,
-                 progress.windows)
-        return progress
+            return Checkpoint()
+        log.info("resuming %s after %d finished strips (%d windows)", self.rasters[0], checkpoint.strips_done,
+                 checkpoint.windows)
+        return checkpoint
 
-    def _load(self) -> Progress | None:
+    def _load(self) -> Checkpoint | None:
         try:
             saved = json.loads(self.manifest.read_text())
         except (OSError, ValueError):
@@ -104,15 +113,61 @@ class PartialRun:
             raise ConfigError(f"cannot resume into {self.rasters[0]}: it was started with another "
                               f"{', '.join(differs)}; run the same command as before with --resume, "
                               "or without --resume to start over")
-        return Progress(**saved["progress"])
+        return Checkpoint(**saved["checkpoint"])
 
-    def save(self, progress: Progress) -> None:
-        """Record finished steps; call after the partial rasters are saved, so they hold at least that much."""
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Record finished strips; call after the partial rasters are saved, so they hold at least that much."""
         text = json.dumps({"manifest": MANIFEST_VERSION, "fingerprint": self.fingerprint,
-                           "progress": asdict(progress)}, indent=1)
+                           "checkpoint": asdict(checkpoint)}, indent=1)
         with atomic_target(self.manifest, ".tmp") as tmp:
             tmp.write_text(text)
 
     def discard(self) -> None:
         for p in (*self.rasters, *(Path(f"{r}.aux.xml") for r in self.rasters), self.manifest):
             p.unlink(missing_ok=True)
+
+
+def run_fingerprint(scene: Scene, outputs: SceneOutputs, runner: Runner, config: PredictConfig, strips: int) -> dict:
+    """What must not change between an interrupted run and its --resume."""
+    options = dict(bands=list(scene.bands), stride=config.stride, tile_size=config.tile_size, overlap=config.overlap,
+                   batch_size=config.batch_size, resample=config.resample, cog=config.cog,
+                   probabilities=outputs.probabilities is not None, probabilities_dtype=config.probabilities_dtype)
+    return {"scene": file_identity(scene.path), "model": runner.identity, "options": options,
+            "grid": [scene.grid.width, scene.grid.height], "strips": strips}
+
+
+class Checkpoints:
+    """The sink's partial files and what they hold: saved every `every` seconds, kept or removed on failure."""
+
+    def __init__(self, sink: OutputSink, partial: PartialRun, done: Checkpoint, strips: int, every: float):
+        self.sink, self.partial, self.last, self.strips, self.every = sink, partial, done, strips, every
+        self.saved = done.strips_done > 0
+        self.saved_at = time.monotonic()
+        if done.counts:
+            sink.counts[:] = done.counts
+
+    def strip_done(self, strip: Strip, out: StripOutput) -> None:
+        """Record a strip whose rows are written; save the partial files when it is time."""
+        c = self.last
+        self.last = Checkpoint(strip.index + 1, c.windows + out.windows, c.skipped + out.skipped,
+                               self.sink.counts.tolist())
+        if strip.index + 1 < self.strips and time.monotonic() - self.saved_at >= self.every:
+            self.sink.checkpoint()
+            self.partial.save(self.last)
+            self.saved, self.saved_at = True, time.monotonic()
+
+    def commit(self) -> None:
+        self.sink.commit()
+        self.partial.discard()
+
+    def fail(self, exc: BaseException, total_windows: int) -> None:
+        """Keep the partial files of an interrupted run that saved some; remove them after an input error."""
+        input_error = isinstance(exc, GeoclassifyError) and not isinstance(exc, InterruptedRunError)
+        if self.saved and not input_error:
+            self.sink.close()
+            self.partial.save(self.last)
+            log.warning("%d of %d windows done; the partial output is kept: run the same command with --resume "
+                        "to continue", self.last.windows, total_windows)
+        else:
+            self.sink.abort()
+            self.partial.discard()

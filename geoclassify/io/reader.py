@@ -1,4 +1,4 @@
-"""Windowed, parallel reading of row bands: thread-local dataset handles, boundless windows."""
+"""Windowed, parallel reading of strips (runs of rows): thread-local dataset handles, boundless windows."""
 
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ CHUNK_WIDTH = 2048  # columns read by one task
 
 
 @dataclass
-class PendingBand:
-    """A band being read: arrays filled in place by column-chunk tasks."""
+class PendingStrip:
+    """A strip being read: arrays filled in place by column-chunk tasks."""
 
     data: np.ndarray
     valid: np.ndarray
     futures: list[Future]
 
 
-class BandReader:
+class StripReader:
     """Reads windows of a scene's working grid, with pixels outside the scene marked invalid.
 
     Each thread opens its own dataset (tasks get paths, not handles). Returns (data, valid):
@@ -40,7 +40,7 @@ class BandReader:
         self._handles: list = []
         self._lock = threading.Lock()
         # one single-thread pool per worker: a column chunk is always read by the same thread, through
-        # the same dataset handle, so blocks shared by consecutive bands come from GDAL's cache
+        # the same dataset handle, so blocks shared by consecutive strips come from GDAL's cache
         self._pools = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoclassify-read")
                        for _ in range(max(1, workers))]
 
@@ -77,8 +77,8 @@ class BandReader:
                              f"the file is damaged or truncated ({exc})") from None
         valid[rows, cols] = masks.max(axis=0) > 0  # nodata only where all bands are
 
-    def submit_band(self, row: int, height: int, col: int, width: int) -> PendingBand:
-        """Start reading a band of rows, in column chunks, into one preallocated array."""
+    def submit_strip(self, row: int, height: int, col: int, width: int) -> PendingStrip:
+        """Start reading a strip of rows, in column chunks, into one preallocated array."""
         data = np.zeros((len(self.scene.bands), height, width), dtype=self.scene.dtype)
         valid = np.zeros((height, width), dtype=bool)
         pools = self._pools
@@ -87,14 +87,14 @@ class BandReader:
                                          valid[:, c : c + CHUNK_WIDTH], row, col + c)
             for i, c in enumerate(range(0, width, CHUNK_WIDTH))
         ]
-        return PendingBand(data, valid, futures)
+        return PendingStrip(data, valid, futures)
 
     @staticmethod
-    def collect(band: PendingBand) -> tuple[np.ndarray, np.ndarray]:
-        """Wait for a band started by `submit_band`; returns (data, valid)."""
-        for future in band.futures:
+    def collect(strip: PendingStrip) -> tuple[np.ndarray, np.ndarray]:
+        """Wait for a strip started by `submit_strip`; returns (data, valid)."""
+        for future in strip.futures:
             future.result()
-        return band.data, band.valid
+        return strip.data, strip.valid
 
     def close(self) -> None:
         for pool in self._pools:
@@ -105,7 +105,7 @@ class BandReader:
                 src.close()
         self._handles.clear()
 
-    def __enter__(self) -> "BandReader":
+    def __enter__(self) -> "StripReader":
         return self
 
     def __exit__(self, *exc) -> None:

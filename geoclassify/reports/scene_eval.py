@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
@@ -27,7 +27,12 @@ from geoclassify.models.card import ModelCard
 from geoclassify.reports import plots
 from geoclassify.reports.document import Report, Table, write_report
 from geoclassify.reports.metrics import pixel_metrics
+from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.reports.sources import align_classes
+
+if TYPE_CHECKING:
+    from geoclassify.inference.config import PredictConfig
+    from geoclassify.inference.predictor import Predictor
 
 log = logging.getLogger("geoclassify")
 
@@ -163,14 +168,17 @@ def scene_report(model: str, scene: str, labels: str, metrics: dict[str, Any]) -
     return Report(f"Evaluation of {Path(model).name} on {Path(scene).name}", summary, [per_class, confusion])
 
 
-def evaluate_scene(predictor, model: str, scene: str, labels: str, out: Path, mapping: str | None = None,
-                   config=None) -> dict[str, Any]:
+def evaluate_scene(predictor: Predictor, model: str, scene: str, labels: str, out: Path, mapping: str | None = None,
+                   config: PredictConfig | None = None, progress: ProgressReporter = SILENT) -> dict[str, Any]:
     """Pixel accuracy, IoU per class, mean IoU and F1 of a model on a scene with a label raster."""
-    from geoclassify.inference.pipeline import PredictConfig, predict_scene
+    from geoclassify.inference.config import PredictConfig, SceneOutputs
+    from geoclassify.inference.pipeline import predict_scene
+    from geoclassify.inference.runners import LocalRunner
 
     card = predictor.card
-    config = replace(config or PredictConfig(), overwrite=True, probabilities=None)
-    result = predict_scene(scene, str(out / "prediction.tif"), predictor, config)
+    config = replace(config or PredictConfig(), overwrite=True)
+    result = predict_scene(scene, SceneOutputs(out / "prediction.tif"), LocalRunner(predictor), config,
+                           progress=progress)
     bands = config.bands or card.bands
     with rasterio.open(result.output) as prediction:
         factor = (config.stride or card.tile_size) if card.task == "classification" else 1

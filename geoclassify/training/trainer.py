@@ -19,13 +19,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.errors import ConfigError, GeoclassifyError, TrainingError
 from geoclassify.inference.predictor import resolve_device
 from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
-from geoclassify.models.registry import count_parameters, create_model
+from geoclassify.models.factory import count_parameters, create_model
 from geoclassify.optional import require
 from geoclassify.training.augment import mix_batch
 from geoclassify.training.config import TrainConfig
@@ -104,7 +104,7 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
 class Trainer:
     """Trains one model into a run directory; `fit` returns the test metrics of the best epoch."""
 
-    def __init__(self, config: TrainConfig, run: RunDir, progress: bool = True):
+    def __init__(self, config: TrainConfig, run: RunDir, progress: ProgressReporter = SILENT):
         self.config, self.run, self.progress = config, run, progress
         torch.manual_seed(config.seed)
         random.seed(config.seed)
@@ -184,8 +184,7 @@ class Trainer:
         self.model.train()
         self.data.streams["train"].set_epoch(epoch)
         total_loss, seen, bad, start = 0.0, 0, 0, time.perf_counter()
-        bar = tqdm(total=len(self.data.streams["train"]), desc=f"epoch {epoch}/{opt.epochs}", unit="img",
-                   file=sys.stderr, disable=not self.progress, dynamic_ncols=True)
+        bar = self.progress.bar(len(self.data.streams["train"]), f"epoch {epoch}/{opt.epochs}", "img")
         for step, (x, y, bad_items) in enumerate(self.data.loaders["train"]):
             for kind, reason in bad_items:
                 if kind == "bad":
@@ -333,13 +332,13 @@ def tensorboard_writer(path: Path):
     return tensorboard.SummaryWriter(str(path))
 
 
-def train(config: TrainConfig, out: str, progress: bool = True) -> dict[str, Any]:
+def train(config: TrainConfig, out: str, progress: ProgressReporter = SILENT) -> dict[str, Any]:
     run = RunDir(out)
     run.create(config)
     return Trainer(config, run, progress).fit()
 
 
-def resume(run_path: str, progress: bool = True) -> dict[str, Any]:
+def resume(run_path: str, progress: ProgressReporter = SILENT) -> dict[str, Any]:
     run = RunDir(run_path)
     config = run.load_config()
     trainer = Trainer(config, run, progress)

@@ -10,10 +10,12 @@ confidence are written as they are finished (geoclassify.vector.writers).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -22,7 +24,7 @@ import pyarrow as pa
 from geoclassify.errors import ConfigError
 from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.writer import check_output_path
-from geoclassify.progress import progress_bar
+from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.vector.attributes import LargeFeature, Measure, feature_batch, feature_schema, large_feature
 from geoclassify.vector.classes import ClassRaster, ConfidenceRaster, Strip
 from geoclassify.vector.formats import vector_format
@@ -50,9 +52,13 @@ class PolygonizeOptions:
     format: str | None = None  # default: from the extension
     overwrite: bool = False
     block_rows: int | None = None  # rows per strip (default: about BLOCK_PIXELS pixels)
-    progress: bool = False
 
     def check(self) -> None:
+        """Refuse contradictory or out-of-range options.
+
+        Raises:
+            ConfigError: both --min-area and --min-area-pixels, a negative size, or block rows under 1.
+        """
         if self.min_area is not None and self.min_area_pixels is not None:
             raise ConfigError("give --min-area or --min-area-pixels, not both")
         for name in ("min_area", "min_area_pixels", "simplify"):
@@ -61,6 +67,17 @@ class PolygonizeOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
         if self.block_rows is not None and self.block_rows < 1:
             raise ConfigError(f"--block-rows must be at least 1, got {self.block_rows}")
+
+    def check_output(self, output: str | os.PathLike) -> Path:
+        """Check the options and that `output` can be written, before a long run starts.
+
+        Raises:
+            ConfigError: bad options, or an unknown vector format.
+            OutputError: `output` exists (without overwrite), or its folder is missing.
+        """
+        self.check()
+        vector_format(str(output), self.format)
+        return check_output_path(output, self.overwrite, "vector output")
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,13 @@ class PolygonizeResult:
     seconds: float
 
 
+def log_polygons(result: PolygonizeResult) -> None:
+    """Log what a polygonize run wrote."""
+    per_class = ", ".join(f"{name} {n}" for name, n in result.counts.items()) or "none"
+    log.info("wrote %s (%s, layer %s): %d polygons (%s); %.1f s", result.output, result.format, result.layer,
+             result.features, per_class, result.seconds)
+
+
 def default_block_rows(width: int) -> int:
     return int(np.clip(BLOCK_PIXELS // max(width, 1), 16, 4096))
 
@@ -81,8 +105,9 @@ def default_block_rows(width: int) -> int:
 class PolygonizeRun:
     """One polygonize run over an open class raster: strips -> (sieve) -> regions -> feature batches."""
 
-    def __init__(self, raster: ClassRaster, options: PolygonizeOptions, confidence: ConfidenceRaster | None):
-        self.raster, self.options, self.confidence = raster, options, confidence
+    def __init__(self, raster: ClassRaster, options: PolygonizeOptions, confidence: ConfidenceRaster | None,
+                 progress: ProgressReporter = SILENT):
+        self.raster, self.options, self.confidence, self.progress = raster, options, confidence, progress
         self.keep = raster.class_ids(options.classes)
         self.rows = options.block_rows or default_block_rows(raster.width)
         self.schema = feature_schema(confidence is not None)
@@ -92,8 +117,8 @@ class PolygonizeRun:
 
     def strips(self, desc: str) -> Iterator[Strip]:
         """The raster's strips, with a progress bar in rows when there are several strips."""
-        with progress_bar(self.raster.height, desc, "row",
-                          disable=not self.options.progress or self.raster.height <= self.rows) as bar:
+        reporter = self.progress if self.raster.height > self.rows else SILENT
+        with reporter.bar(self.raster.height, desc, "row") as bar:
             for strip in self.raster.strips(self.rows):
                 yield strip
                 bar.update(strip.height)
@@ -158,13 +183,28 @@ class PolygonizeRun:
         return make(polys, names, self.measure, self.raster.grid.transform, self.schema)
 
 
-def polygonize_raster(raster_path: str, output: str, options: PolygonizeOptions = PolygonizeOptions()
-                      ) -> PolygonizeResult:
-    """Polygonize the class raster at `raster_path` into `output`; nothing is left at `output` on failure."""
+def polygonize_raster(raster_path: str, output: str, options: PolygonizeOptions = PolygonizeOptions(),
+                      progress: ProgressReporter = SILENT) -> PolygonizeResult:
+    """Polygonize the class raster at `raster_path` into `output`; nothing is left at `output` on failure.
+
+    Args:
+        raster_path: one band of integer classes (a geoclassify predict output, or any class raster).
+        output: the vector file; its format from the extension or `options.format`.
+        options: classes to keep, sieve (m² or pixels), simplification (m), probabilities for mean_confidence.
+        progress: the progress reporter (default: none).
+
+    Returns:
+        The output, its format and layer, features per class name, regions merged by the sieve, seconds.
+
+    Raises:
+        ConfigError: bad options, unknown classes in `options.classes`, or an unknown vector format.
+        InputError: the raster (or probabilities raster) is missing or not a raster.
+        NotAClassRasterError: the raster is not one band of integer classes.
+        OutputError: `output` exists (without overwrite), or cannot be written.
+    """
     start = time.perf_counter()
-    options.check()
+    path = options.check_output(output)
     fmt = vector_format(output, options.format)
-    path = check_output_path(output, options.overwrite, "vector output")
     layer = options.layer or path.stem
     with ExitStack() as stack:
         stack.enter_context(bounded_gdal_cache())
@@ -172,7 +212,7 @@ def polygonize_raster(raster_path: str, output: str, options: PolygonizeOptions 
         confidence = None
         if options.probabilities:
             confidence = stack.enter_context(ConfidenceRaster(options.probabilities, raster.grid))
-        run = PolygonizeRun(raster, options, confidence)
+        run = PolygonizeRun(raster, options, confidence, progress)
         write_features(path, fmt, layer, run.schema, run.batches(), raster.grid.crs)
         crs = raster.grid.crs
     if fmt.name == "geojson" and crs is not None:

@@ -164,19 +164,18 @@ def test_progress_format_json_gives_one_line_per_update(chip_model, rgb_byte, tm
 def test_json_progress_throttles_and_reports_the_end():
     import io
 
-    from geoclassify.progress import JsonProgress
+    from geoclassify.progress import JsonBar, SilentBar, reporter
 
     out = io.StringIO()
-    with JsonProgress(1000, "polygonize", "row", file=out) as bar:
+    with JsonBar(1000, "polygonize", "row", file=out) as bar:
         for _ in range(999):
             bar.update(1)
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert records[0]["done"] == 0 and records[-1] == {"progress": "polygonize", "done": 999, "total": 1000,
                                                        "unit": "row"}
     assert len(records) < 10
-    silent = io.StringIO()
-    JsonProgress(5, "predict", "win", disable=True, file=silent).close()
-    assert silent.getvalue() == ""
+    assert isinstance(reporter("json", quiet=True).bar(5, "predict", "win"), SilentBar)  # -q wins over the format
+    assert isinstance(reporter("json").bar(5, "predict", "win"), JsonBar)
 
 
 def test_python_dash_m_runs_the_cli():

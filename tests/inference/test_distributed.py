@@ -15,12 +15,13 @@ from click.testing import CliRunner
 from geoclassify import __version__
 from geoclassify.cli.main import cli
 from geoclassify.errors import ClusterError
-from geoclassify.inference.distributed import DaskRunner, ModelSource, check_workers, split_blocks
-from geoclassify.inference.pipeline import PredictConfig, predict_scene
+from geoclassify.inference.config import ModelSource
+from geoclassify.inference.distributed import DaskRunner, check_workers, split_blocks
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.pipeline import predict_scene
+from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor, read_model_card
-
-QUIET = dict(progress=False)
-
+from tests.conftest import OnProgress, interrupt_after
 
 def read(path) -> np.ndarray:
     with rasterio.open(path) as ds:
@@ -40,14 +41,14 @@ def test_distributed_output_equals_local(case, two_workers, seg_model, chip_mode
 
     _, client = two_workers
     model = seg_model if case == "segmentation" else chip_model
-    options = dict(tile_size=48, overlap=20) if case == "segmentation" else dict(stride=12)  # 2 steps of chips
-    engines = {"local": load_predictor(str(model), device="cpu"),
+    options = dict(tile_size=48, overlap=20) if case == "segmentation" else dict(stride=12)  # 2 strips of chips
+    engines = {"local": LocalRunner(load_predictor(str(model), device="cpu")),
                "dask": runner(client, model, threads=torch.get_num_threads()), "dask_1": runner(client, model, 1)}
     results, outputs = {}, {}
     for name, engine in engines.items():
         out, probs = tmp_path / f"{name}.tif", tmp_path / f"{name}_p.tif"
-        config = PredictConfig(probabilities=str(probs), probabilities_dtype="float32", **options, **QUIET)
-        results[name] = predict_scene(str(rgb_byte), str(out), engine, config)
+        config = PredictConfig(probabilities_dtype="float32", **options)
+        results[name] = predict_scene(str(rgb_byte), SceneOutputs(out, probs), engine, config)
         outputs[name] = (read(out), read(probs))
     (a, pa), (b, pb), (c, pc) = outputs.values()
     assert np.nanstd(pa) > 0.01, "the test model's probabilities must vary for the comparison to mean anything"
@@ -74,7 +75,7 @@ def damaged_copy(scene: Path, path: Path) -> Path:
 def test_batch_on_the_cluster_reports_a_scene_that_fails_on_a_worker(two_workers, seg_model, rgb_byte, tmp_path,
                                                                     monkeypatch):
     """Relative paths (the workers run in another folder), a good scene, one whose data is damaged."""
-    from geoclassify.inference.batch import plan_jobs, run_jobs
+    from geoclassify.inference.jobs import plan_jobs, run_jobs
 
     _, client = two_workers
     shutil.copy(rgb_byte, tmp_path / "good.tif")
@@ -82,18 +83,18 @@ def test_batch_on_the_cluster_reports_a_scene_that_fails_on_a_worker(two_workers
     monkeypatch.chdir(tmp_path)
     jobs = plan_jobs(["good.tif", "damaged.tif"], Path("out"))
     Path("out").mkdir()
-    reports = run_jobs(jobs, runner(client, seg_model), PredictConfig(**QUIET))
+    reports = run_jobs(jobs, runner(client, seg_model), PredictConfig())
     assert reports[0].status == "ok"
     assert reports[1].status.startswith("failed: failed to read") and "damaged or truncated" in reports[1].status
     assert sorted(p.name for p in Path("out").iterdir()) == ["good_classes.tif", "good_classes.tif.aux.xml"]
 
 
-def test_blocks_cover_the_steps_in_order():
-    steps = list(range(37))
+def test_blocks_cover_the_strips_in_order():
+    strips = list(range(37))
     for threads in (1, 2, 8, 100):
-        blocks = split_blocks(steps, threads)
-        assert [s for b in blocks for s in b] == steps
-        assert len(blocks) >= min(len(steps), 4 * threads) or len(blocks[0]) == 1
+        blocks = split_blocks(strips, threads)
+        assert [s for b in blocks for s in b] == strips
+        assert len(blocks) >= min(len(strips), 4 * threads) or len(blocks[0]) == 1
 
 
 def test_killed_worker_tasks_run_elsewhere(loopback_cluster, seg_model, naip_1024, tmp_path):
@@ -101,9 +102,10 @@ def test_killed_worker_tasks_run_elsewhere(loopback_cluster, seg_model, naip_102
     victim = loopback_cluster.start_worker("victim")
     loopback_cluster.start_worker("survivor")
     client = loopback_cluster.client(2)
-    config = PredictConfig(tile_size=48, overlap=20, **QUIET)  # 37 steps of 37 tiles
+    config = PredictConfig(tile_size=48, overlap=20)  # 37 strips of 37 tiles
     local = tmp_path / "local.tif"
-    expected = predict_scene(str(naip_1024), str(local), load_predictor(str(seg_model), device="cpu"), config)
+    expected = predict_scene(str(naip_1024), SceneOutputs(local), LocalRunner(load_predictor(str(seg_model), device="cpu")),
+                             config)
     held: list = []
 
     def kill_victim(done: int) -> None:
@@ -116,7 +118,8 @@ def test_killed_worker_tasks_run_elsewhere(loopback_cluster, seg_model, naip_102
 
     out = tmp_path / "dask.tif"
     try:
-        result = predict_scene(str(naip_1024), str(out), runner(client, seg_model), config, on_progress=kill_victim)
+        result = predict_scene(str(naip_1024), SceneOutputs(out), runner(client, seg_model), config,
+                               progress=OnProgress(kill_victim))
         workers_left = [w["name"] for w in client.scheduler_info()["workers"].values()]
     finally:
         client.close()
@@ -210,22 +213,18 @@ def test_workers_without_geoclassify_or_with_another_version_are_refused(loopbac
 
 def test_a_local_run_interrupted_resumes_on_the_cluster(two_workers, seg_model, rgb_byte, tmp_path):
     _, client = two_workers
-    local = load_predictor(str(seg_model), device="cpu")
-    config = PredictConfig(tile_size=48, overlap=20, checkpoint_seconds=0, **QUIET)
-    full = predict_scene(str(rgb_byte), str(tmp_path / "full.tif"), local, config)
+    local = LocalRunner(load_predictor(str(seg_model), device="cpu"))
+    config = PredictConfig(tile_size=48, overlap=20, checkpoint_seconds=0)
+    full = predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "full.tif"), local, config)
     out = tmp_path / "out.tif"
 
-    def stop(done: int) -> None:
-        if done > full.windows // 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        predict_scene(str(rgb_byte), str(out), local, config, on_progress=stop)
+        predict_scene(str(rgb_byte), SceneOutputs(out), local, config, progress=interrupt_after(full.windows // 2 + 1))
     from dataclasses import replace
 
     import torch
 
-    resumed = predict_scene(str(rgb_byte), str(out), runner(client, seg_model, torch.get_num_threads()),
+    resumed = predict_scene(str(rgb_byte), SceneOutputs(out), runner(client, seg_model, torch.get_num_threads()),
                             replace(config, resume=True))
     assert 0 < resumed.resumed_windows < full.windows
     assert np.array_equal(read(out), read(tmp_path / "full.tif"))

@@ -11,20 +11,20 @@ from affine import Affine
 from rasterio.windows import Window
 
 from geoclassify.errors import IncompatibleSceneError, InputError, OutputError
-from geoclassify.inference.pipeline import PredictConfig, predict_scene
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.pipeline import predict_scene
+from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor
-
-QUIET = dict(progress=False)
-
+from tests.conftest import interrupt_after
 
 @pytest.fixture(scope="module")
 def chips(chip_model):
-    return load_predictor(str(chip_model), device="cpu")
+    return LocalRunner(load_predictor(str(chip_model), device="cpu"))
 
 
 @pytest.fixture(scope="module")
 def seg(seg_model):
-    return load_predictor(str(seg_model), device="cpu")
+    return LocalRunner(load_predictor(str(seg_model), device="cpu"))
 
 
 def read(path):
@@ -34,7 +34,7 @@ def read(path):
 
 def test_chip_output_is_georeferenced_on_the_stride_grid(chips, rgb_byte, tmp_path):
     out = tmp_path / "classes.tif"
-    predict_scene(str(rgb_byte), str(out), chips, PredictConfig(stride=16, **QUIET))
+    predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig(stride=16))
     with rasterio.open(rgb_byte) as src, rasterio.open(out) as dst:
         assert dst.crs == src.crs
         assert dst.transform == src.transform @ Affine.scale(16)
@@ -48,7 +48,7 @@ def test_chip_output_is_georeferenced_on_the_stride_grid(chips, rgb_byte, tmp_pa
 
 def test_chip_output_marks_nodata_cells_and_skips_them(chips, rgb_byte, tmp_path):
     out = tmp_path / "classes.tif"
-    result = predict_scene(str(rgb_byte), str(out), chips, PredictConfig(stride=32, **QUIET))
+    result = predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig(stride=32))
     with rasterio.open(rgb_byte) as src:
         valid = src.dataset_mask() > 0
     classes = read(out)[0][0]
@@ -63,7 +63,7 @@ def test_chip_output_marks_nodata_cells_and_skips_them(chips, rgb_byte, tmp_path
 
 def test_class_names_colours_and_categories_are_embedded(chips, rgb_byte, tmp_path):
     out = tmp_path / "classes.tif"
-    predict_scene(str(rgb_byte), str(out), chips, PredictConfig(**QUIET))
+    predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig())
     with rasterio.open(out) as ds:
         assert json.loads(ds.tags(1)["CLASS_NAMES"]) == ["water", "land"]
         cmap = ds.colormap(1)
@@ -75,10 +75,10 @@ def test_class_names_colours_and_categories_are_embedded(chips, rgb_byte, tmp_pa
 def test_segmentation_tiled_equals_one_window(seg, rgb_byte, tmp_path):
     tiled, whole = tmp_path / "tiled.tif", tmp_path / "whole.tif"
     ptiled, pwhole = tmp_path / "ptiled.tif", tmp_path / "pwhole.tif"
-    r1 = predict_scene(str(rgb_byte), str(tiled), seg, PredictConfig(tile_size=64, overlap=24, probabilities=str(ptiled),
-                                                                      probabilities_dtype="float32", **QUIET))
-    r2 = predict_scene(str(rgb_byte), str(whole), seg, PredictConfig(tile_size=1024, overlap=16, probabilities=str(pwhole),
-                                                                      probabilities_dtype="float32", **QUIET))
+    r1 = predict_scene(str(rgb_byte), SceneOutputs(tiled, ptiled), seg,
+                       PredictConfig(tile_size=64, overlap=24, probabilities_dtype="float32"))
+    r2 = predict_scene(str(rgb_byte), SceneOutputs(whole, pwhole), seg,
+                       PredictConfig(tile_size=1024, overlap=16, probabilities_dtype="float32"))
     assert r1.windows > 100 and r2.windows == 1
     a, b = read(tiled)[0], read(whole)[0]
     valid = a != 255
@@ -90,7 +90,7 @@ def test_segmentation_tiled_equals_one_window(seg, rgb_byte, tmp_path):
 
 def test_segmentation_nodata_follows_the_input_mask(seg, rgb_byte, tmp_path):
     out = tmp_path / "seg.tif"
-    result = predict_scene(str(rgb_byte), str(out), seg, PredictConfig(**QUIET))
+    result = predict_scene(str(rgb_byte), SceneOutputs(out), seg, PredictConfig())
     with rasterio.open(rgb_byte) as src:
         valid = src.dataset_mask() > 0
     classes = read(out)[0][0]
@@ -100,7 +100,7 @@ def test_segmentation_nodata_follows_the_input_mask(seg, rgb_byte, tmp_path):
 
 def test_uint8_probabilities_sum_to_255_and_are_masked(seg, rgb_byte, tmp_path):
     out, probs = tmp_path / "seg.tif", tmp_path / "probs.tif"
-    predict_scene(str(rgb_byte), str(out), seg, PredictConfig(probabilities=str(probs), **QUIET))
+    predict_scene(str(rgb_byte), SceneOutputs(out, probs), seg, PredictConfig())
     with rasterio.open(probs) as ds, rasterio.open(out) as cls:
         p = ds.read().astype(int)
         mask = ds.dataset_mask() > 0
@@ -116,29 +116,29 @@ def test_resamples_to_the_model_gsd(naip, tmp_path, chip_model, caplog):
     import dataclasses
 
     model, card = load_model(chip_model)
-    predictor = TorchPredictor(model, dataclasses.replace(card, gsd=10.0), device="cpu")
+    predictor = LocalRunner(TorchPredictor(model, dataclasses.replace(card, gsd=10.0), device="cpu"))
     out = tmp_path / "naip.tif"
     with caplog.at_level("INFO", logger="geoclassify"):
-        predict_scene(str(naip), str(out), predictor, PredictConfig(stride=8, **QUIET))
+        predict_scene(str(naip), SceneOutputs(out), predictor, PredictConfig(stride=8))
     assert "resampling" in caplog.text
     with rasterio.open(naip) as src, rasterio.open(out) as dst:
         assert dst.res == pytest.approx((80.0, 80.0))  # 10 m working grid x stride 8
         assert (dst.bounds.left, dst.bounds.top) == pytest.approx((src.bounds.left, src.bounds.top))
         assert dst.width == -(-round(src.width / 2) // 8)
     native = tmp_path / "native.tif"
-    predict_scene(str(naip), str(native), predictor, PredictConfig(stride=8, resample=False, **QUIET))
+    predict_scene(str(naip), SceneOutputs(native), predictor, PredictConfig(stride=8, resample=False))
     with rasterio.open(native) as dst:
         assert dst.res == pytest.approx((40.0, 40.0))
 
 
 def test_bands_override_and_refusals(chips, naip, tmp_path):
     ok = tmp_path / "ok.tif"
-    predict_scene(str(naip), str(ok), chips, PredictConfig(bands=(4, 1, 2), **QUIET))
+    predict_scene(str(naip), SceneOutputs(ok), chips, PredictConfig(bands=(4, 1, 2)))
     assert ok.exists()
     with pytest.raises(IncompatibleSceneError, match=r"expects 3 band.*has 4 band.*\[5\]"):
-        predict_scene(str(naip), str(tmp_path / "bad.tif"), chips, PredictConfig(bands=(1, 2, 5), **QUIET))
+        predict_scene(str(naip), SceneOutputs(tmp_path / "bad.tif"), chips, PredictConfig(bands=(1, 2, 5)))
     with pytest.raises(IncompatibleSceneError, match="expects 3 band"):
-        predict_scene(str(naip), str(tmp_path / "bad.tif"), chips, PredictConfig(bands=(1, 2), **QUIET))
+        predict_scene(str(naip), SceneOutputs(tmp_path / "bad.tif"), chips, PredictConfig(bands=(1, 2)))
     assert not (tmp_path / "bad.tif").exists()
 
 
@@ -147,18 +147,18 @@ def test_wrong_dtype_is_refused(chips, scene_copy, tmp_path):
         data = ds.read().astype("uint16") * 200
     scene = scene_copy("u16.tif", data=data)
     with pytest.raises(IncompatibleSceneError, match="uint8.*uint16"):
-        predict_scene(str(scene), str(tmp_path / "out.tif"), chips, PredictConfig(**QUIET))
+        predict_scene(str(scene), SceneOutputs(tmp_path / "out.tif"), chips, PredictConfig())
     assert not (tmp_path / "out.tif").exists()
 
 
 def test_scene_smaller_than_one_tile_is_padded(chips, seg, scene_copy, tmp_path):
     small = scene_copy("small.tif", window=Window(300, 300, 20, 13))
     out = tmp_path / "small_out.tif"
-    predict_scene(str(small), str(out), chips, PredictConfig(**QUIET))
+    predict_scene(str(small), SceneOutputs(out), chips, PredictConfig())
     classes = read(out)[0]
     assert classes.shape == (1, 1, 1) and classes[0, 0, 0] in (0, 1)
     out2 = tmp_path / "small_seg.tif"
-    predict_scene(str(small), str(out2), seg, PredictConfig(**QUIET))
+    predict_scene(str(small), SceneOutputs(out2), seg, PredictConfig())
     assert read(out2)[0].shape == (1, 13, 20)
 
 
@@ -167,7 +167,7 @@ def test_all_nodata_scene_gives_a_valid_all_nodata_output(chips, scene_copy, tmp
         zeros = np.zeros((3, ds.height, ds.width), dtype="uint8")
     scene = scene_copy("empty.tif", data=zeros)
     out = tmp_path / "out.tif"
-    result = predict_scene(str(scene), str(out), chips, PredictConfig(**QUIET))
+    result = predict_scene(str(scene), SceneOutputs(out), chips, PredictConfig())
     assert result.skipped == result.windows
     assert (read(out)[0] == 255).all()
 
@@ -176,7 +176,7 @@ def test_scene_without_crs_warns_and_writes_without_crs(chips, scene_copy, tmp_p
     scene = scene_copy("nocrs.tif", crs=None)
     out = tmp_path / "out.tif"
     with caplog.at_level("WARNING", logger="geoclassify"):
-        predict_scene(str(scene), str(out), chips, PredictConfig(**QUIET))
+        predict_scene(str(scene), SceneOutputs(out), chips, PredictConfig())
     assert "no CRS" in caplog.text
     with rasterio.open(out) as ds:
         assert ds.crs is None
@@ -187,7 +187,7 @@ def test_truncated_tiff_fails_cleanly(chips, rgb_byte, tmp_path):
     broken.write_bytes(rgb_byte.read_bytes()[: 600_000])
     out = tmp_path / "out.tif"
     with pytest.raises(InputError, match="damaged or truncated|cannot open"):
-        predict_scene(str(broken), str(out), chips, PredictConfig(**QUIET))
+        predict_scene(str(broken), SceneOutputs(out), chips, PredictConfig())
     assert list(tmp_path.iterdir()) == [broken]
 
 
@@ -195,28 +195,23 @@ def test_existing_output_is_kept_without_overwrite(chips, rgb_byte, tmp_path):
     out = tmp_path / "out.tif"
     out.write_bytes(b"keep me")
     with pytest.raises(OutputError, match="--overwrite"):
-        predict_scene(str(rgb_byte), str(out), chips, PredictConfig(**QUIET))
+        predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig())
     assert out.read_bytes() == b"keep me"
-    predict_scene(str(rgb_byte), str(out), chips, PredictConfig(overwrite=True, **QUIET))
+    predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig(overwrite=True))
     assert read(out)[1]["driver"] == "GTiff"
 
 
 def test_interrupted_run_leaves_nothing(chips, rgb_byte, tmp_path):
     out = tmp_path / "out.tif"
 
-    def interrupt(done: int) -> None:
-        raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        from geoclassify.inference import pipeline
-
-        pipeline.predict_scene(str(rgb_byte), str(out), chips, PredictConfig(**QUIET), on_progress=interrupt)
+        predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig(), progress=interrupt_after(1))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_cog_output(chips, rgb_byte, tmp_path):
     out = tmp_path / "cog.tif"
-    predict_scene(str(rgb_byte), str(out), chips, PredictConfig(cog=True, stride=8, **QUIET))
+    predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig(cog=True, stride=8))
     with rasterio.open(out) as ds:
         assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert json.loads(ds.tags(1)["CLASS_NAMES"]) == ["water", "land"]
@@ -230,14 +225,13 @@ def test_vrt_input_gives_the_same_result_as_the_tiff(chips, rgb_byte, tmp_path):
     vrt = tmp_path / "scene.vrt"
     rio_copy(rgb_byte, vrt, driver="VRT")
     a, b = tmp_path / "from_tif.tif", tmp_path / "from_vrt.tif"
-    predict_scene(str(rgb_byte), str(a), chips, PredictConfig(stride=16, **QUIET))
-    predict_scene(str(vrt), str(b), chips, PredictConfig(stride=16, **QUIET))
+    predict_scene(str(rgb_byte), SceneOutputs(a), chips, PredictConfig(stride=16))
+    predict_scene(str(vrt), SceneOutputs(b), chips, PredictConfig(stride=16))
     assert np.array_equal(read(a)[0], read(b)[0])
 
 
 def test_unwritable_probabilities_leave_no_class_output(chips, rgb_byte, tmp_path):
     out = tmp_path / "classes.tif"
     with pytest.raises(OutputError):
-        predict_scene(str(rgb_byte), str(out), chips,
-                      PredictConfig(probabilities=str(tmp_path / "missing" / "p.tif"), **QUIET))
+        predict_scene(str(rgb_byte), SceneOutputs(out, tmp_path / "missing" / "p.tif"), chips, PredictConfig())
     assert list(tmp_path.iterdir()) == []

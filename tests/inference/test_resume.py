@@ -15,32 +15,24 @@ import pytest
 import rasterio
 
 from geoclassify.errors import ConfigError
-from geoclassify.inference.pipeline import PredictConfig, predict_scene
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.pipeline import predict_scene
+from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor
 from geoclassify.inference.resume import partial_path
+from tests.conftest import interrupt_after
 
 BIN = Path(sys.executable).parent / "geoclassify"
-QUIET = dict(progress=False)
-
-
 def read(path) -> np.ndarray:
     with rasterio.open(path) as ds:
         return ds.read()
-
-
-def interrupt_after(windows: int):
-    def check(done: int) -> None:
-        if done >= windows:
-            raise KeyboardInterrupt
-
-    return check
 
 
 def hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-CASES = {  # chips: 3 independent steps; segmentation: 31 steps, each restart replays the 2 before it
+CASES = {  # chips: 3 independent strips; segmentation: 31 strips, each restart replays the 2 before it
     "chips": ("chip_model", "naip_1024", dict(stride=24)),
     "segmentation": ("seg_model", "rgb_byte", dict(tile_size=64, overlap=40)),
     "segmentation_uint8": ("seg_model", "rgb_byte", dict(tile_size=64, overlap=40, probabilities_dtype="uint8")),
@@ -50,22 +42,24 @@ CASES = {  # chips: 3 independent steps; segmentation: 31 steps, each restart re
 @pytest.mark.parametrize("case", CASES)
 def test_interrupted_run_resumes_to_the_same_output(case, request, tmp_path):
     model_name, scene_name, options = CASES[case]
-    predictor = load_predictor(str(request.getfixturevalue(model_name)), device="cpu")
+    predictor = LocalRunner(load_predictor(str(request.getfixturevalue(model_name)), device="cpu"))
     scene = str(request.getfixturevalue(scene_name))
 
-    def config(name: str, **extra) -> PredictConfig:
-        return PredictConfig(probabilities=str(tmp_path / f"{name}_p.tif"), checkpoint_seconds=0,
-                             **{"probabilities_dtype": "float32", **options}, **QUIET, **extra)
+    def config(**extra) -> PredictConfig:
+        return PredictConfig(checkpoint_seconds=0, **{"probabilities_dtype": "float32", **options}, **extra)
 
-    full = predict_scene(scene, str(tmp_path / "full.tif"), predictor, config("full"))
+    def outputs(name: str) -> SceneOutputs:
+        return SceneOutputs(tmp_path / f"{name}.tif", tmp_path / f"{name}_p.tif")
+
+    full = predict_scene(scene, outputs("full"), predictor, config())
     out = tmp_path / "out.tif"
     with pytest.raises(KeyboardInterrupt):
-        predict_scene(scene, str(out), predictor, config("out"), on_progress=interrupt_after(full.windows // 2))
+        predict_scene(scene, outputs("out"), predictor, config(), progress=interrupt_after(full.windows // 2))
     assert not out.exists()
     assert hidden(tmp_path) == [".out.tif.partial.json", ".out.tif.partial.tif", ".out_p.tif.partial.tif"]
-    done = json.loads(partial_path(out, ".partial.json").read_text())["progress"]["windows"]
+    done = json.loads(partial_path(out, ".partial.json").read_text())["checkpoint"]["windows"]
     assert 0 < done < full.windows
-    resumed = predict_scene(scene, str(out), predictor, config("out", resume=True))
+    resumed = predict_scene(scene, outputs("out"), predictor, config(resume=True))
     assert resumed.resumed_windows == done and resumed.windows == full.windows
     assert resumed.class_counts == full.class_counts
     assert np.array_equal(read(out), read(tmp_path / "full.tif"))
@@ -78,11 +72,11 @@ def test_interrupted_run_resumes_to_the_same_output(case, request, tmp_path):
 @pytest.fixture()
 def interrupted(seg_model, rgb_byte, tmp_path):
     """A segmentation run stopped by Ctrl-C after half of its windows: (predictor, output, config)."""
-    predictor = load_predictor(str(seg_model), device="cpu")
+    predictor = LocalRunner(load_predictor(str(seg_model), device="cpu"))
     out = tmp_path / "out.tif"
-    config = PredictConfig(checkpoint_seconds=0, **QUIET)
+    config = PredictConfig(checkpoint_seconds=0)
     with pytest.raises(KeyboardInterrupt):
-        predict_scene(str(rgb_byte), str(out), predictor, config, on_progress=interrupt_after(100))
+        predict_scene(str(rgb_byte), SceneOutputs(out), predictor, config, progress=interrupt_after(100))
     assert partial_path(out).exists()
     return predictor, out, config
 
@@ -90,7 +84,7 @@ def interrupted(seg_model, rgb_byte, tmp_path):
 def test_without_resume_a_stale_partial_is_removed(interrupted, rgb_byte, caplog):
     predictor, out, config = interrupted
     with caplog.at_level("WARNING", logger="geoclassify"):
-        result = predict_scene(str(rgb_byte), str(out), predictor, config)
+        result = predict_scene(str(rgb_byte), SceneOutputs(out), predictor, config)
     assert "removing the partial output of an interrupted run" in caplog.text
     assert result.resumed_windows == 0 and out.exists() and hidden(out.parent) == []
 
@@ -100,7 +94,7 @@ def test_resume_refuses_a_run_with_other_options(interrupted, rgb_byte):
 
     predictor, out, config = interrupted
     with pytest.raises(ConfigError, match="started with another options"):
-        predict_scene(str(rgb_byte), str(out), predictor, replace(config, resume=True, overlap=24))
+        predict_scene(str(rgb_byte), SceneOutputs(out), predictor, replace(config, resume=True, overlap=24))
     assert partial_path(out).exists(), "a refused resume keeps the partial output for the right command"
 
 
@@ -110,28 +104,28 @@ def test_a_damaged_partial_output_is_started_over(interrupted, rgb_byte, caplog)
     predictor, out, config = interrupted
     partial_path(out).write_bytes(b"not a tiff any more")
     with caplog.at_level("WARNING", logger="geoclassify"):
-        result = predict_scene(str(rgb_byte), str(out), predictor, replace(config, resume=True))
+        result = predict_scene(str(rgb_byte), SceneOutputs(out), predictor, replace(config, resume=True))
     assert "cannot be resumed" in caplog.text and result.resumed_windows == 0 and out.exists()
 
 
 def test_resume_with_nothing_to_resume_starts_from_the_beginning(chip_model, rgb_byte, tmp_path, caplog):
     out = tmp_path / "out.tif"
     with caplog.at_level("INFO", logger="geoclassify"):
-        predict_scene(str(rgb_byte), str(out), load_predictor(str(chip_model), device="cpu"),
-                      PredictConfig(resume=True, stride=16, **QUIET))
+        predict_scene(str(rgb_byte), SceneOutputs(out), LocalRunner(load_predictor(str(chip_model), device="cpu")),
+                      PredictConfig(resume=True, stride=16))
     assert "no interrupted run" in caplog.text and out.exists()
 
 
-def wait_for_progress(proc: subprocess.Popen, manifest: Path, steps: int, timeout: float = 120) -> int:
-    """Wait until the manifest records at least `steps` finished steps; returns how many."""
+def wait_for_progress(proc: subprocess.Popen, manifest: Path, strips: int, timeout: float = 120) -> int:
+    """Wait until the manifest records at least `strips` finished strips; returns how many."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
         try:
-            done = json.loads(manifest.read_text())["progress"]["steps_done"]
+            done = json.loads(manifest.read_text())["checkpoint"]["strips_done"]
         except (OSError, ValueError):
             done = 0
-        if done >= steps:
+        if done >= strips:
             return done
         time.sleep(0.02)
     raise AssertionError("the run made no progress")
@@ -148,37 +142,37 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_output(seg_mo
     args = [str(BIN), "-q", "predict", str(naip_1024), "--model", str(seg_model), "--tile-size", "48", "--overlap",
             "20", "--checkpoint-seconds", "0", "--probabilities", str(tmp_path / "out_p.tif")]
     full = tmp_path / "full.tif"
-    predict_scene(str(naip_1024), str(full), load_predictor(str(seg_model), device="cpu"),
-                  PredictConfig(tile_size=48, overlap=20, probabilities=str(tmp_path / "full_p.tif"), **QUIET))
+    predict_scene(str(naip_1024), SceneOutputs(full, tmp_path / "full_p.tif"),
+                  LocalRunner(load_predictor(str(seg_model), device="cpu")), PredictConfig(tile_size=48, overlap=20))
     out = tmp_path / "out.tif"
     manifest = partial_path(out, ".partial.json")
-    steps = 37  # rows of 48-pixel tiles 28 pixels apart over 1024 rows
+    strips = 37  # rows of 48-pixel tiles 28 pixels apart over 1024 rows
 
     proc = subprocess.Popen([*args, "-o", str(out)], stderr=subprocess.PIPE, text=True,
                             preexec_fn=ctrl_c_as_in_a_terminal)
     try:
-        wait_for_progress(proc, manifest, steps // 4)
+        wait_for_progress(proc, manifest, strips // 4)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130 and "--resume" in err and "Interrupted" in err, err
-    first = json.loads(manifest.read_text())["progress"]["steps_done"]
+    first = json.loads(manifest.read_text())["checkpoint"]["strips_done"]
 
     proc = subprocess.Popen([*args, "-o", str(out), "--resume"], stderr=subprocess.PIPE, text=True)
     try:
-        second = wait_for_progress(proc, manifest, steps // 2)
+        second = wait_for_progress(proc, manifest, strips // 2)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
         proc.kill()
-    last = json.loads(manifest.read_text())["progress"]["steps_done"]
-    assert first < second <= last < steps and not out.exists()
+    last = json.loads(manifest.read_text())["checkpoint"]["strips_done"]
+    assert first < second <= last < strips and not out.exists()
 
     done = subprocess.run([str(BIN), "predict", str(naip_1024), *args[4:], "-o", str(out), "--resume"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert f"after {last} finished row bands" in done.stderr
+    assert f"after {last} finished strips" in done.stderr
     assert np.array_equal(read(out), read(full))
     assert np.array_equal(read(tmp_path / "out_p.tif"), read(tmp_path / "full_p.tif"))
     assert hidden(tmp_path) == []

@@ -11,7 +11,9 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from geoclassify.errors import InputError
-from geoclassify.inference.pipeline import PredictConfig, predict_scene
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.pipeline import predict_scene
+from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor
 from geoclassify.training.class_mapping import IGNORE, load_class_mapping
 from geoclassify.training.config import config_from_dict
@@ -56,7 +58,7 @@ def test_segmentation_trains_and_predicts(arch, tile, kwargs, agnet_pairs, agnet
     predictor = load_predictor(str(tmp_path / "run" / "best.safetensors"), "cpu")
     assert predictor.card.task == "segmentation" and predictor.card.tile_size == tile
     out = tmp_path / "seg.tif"
-    predict_scene(str(agnet_scene), str(out), predictor, PredictConfig(progress=False))
+    predict_scene(str(agnet_scene), SceneOutputs(out), LocalRunner(predictor), PredictConfig())
     with rasterio.open(out) as ds:
         assert ds.shape == (128, 128) and set(np.unique(ds.read(1))) <= {0, 1}
         assert json.loads(ds.tags(1)["CLASS_NAMES"]) == ["non_agricultural", "agricultural"]
@@ -66,7 +68,7 @@ def test_segmentation_learns_crop_vs_non_crop(agnet_pairs, tmp_path):
     values = scene_config(agnet_pairs)
     values["optim"].update(epochs=10, lr=0.01)
     values["data"]["windows_per_epoch"] = 96
-    train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+    train(config_from_dict(values), str(tmp_path / "run"))
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
     assert max(row["val_accuracy"] for row in history) > 0.6
@@ -107,7 +109,7 @@ def test_label_codes_missing_from_the_mapping_are_named(tmp_path, agnet_pairs):
     values = scene_config(agnet_pairs)
     values["data"]["class_mapping"] = str(partial)
     with pytest.raises(InputError, match=r"label values \[.*\] are missing from the class mapping"):
-        train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+        train(config_from_dict(values), str(tmp_path / "run"))
     assert IGNORE == 255
 
 
@@ -156,7 +158,7 @@ def test_polygons_rasterize_back_to_the_label_raster(polygon_scene):
 
 def test_training_from_polygons(polygon_scene, tmp_path):
     image, polygons, _ = polygon_scene
-    result = train(config_from_dict(polygon_config(image, polygons)), str(tmp_path / "run"), progress=False)
+    result = train(config_from_dict(polygon_config(image, polygons)), str(tmp_path / "run"))
     assert "iou_agricultural" in result["test"]
     card = load_predictor(str(tmp_path / "run" / "best.safetensors"), "cpu").card
     assert card.class_names == ("other", "agricultural", "wetland_or_other")
@@ -166,7 +168,7 @@ def test_polygon_classes_not_configured_are_named(polygon_scene, tmp_path):
     image, polygons, _ = polygon_scene
     values = polygon_config(image, polygons, polygon_classes=["other", "agricultural"])
     with pytest.raises(InputError, match=r"classes \['wetland_or_other'\]"):
-        train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+        train(config_from_dict(values), str(tmp_path / "run"))
 
 
 AGRI, OTHER, NONE = (230, 180, 40), (200, 200, 200), (0, 0, 0)
@@ -202,7 +204,7 @@ def test_colour_masks_become_classes_and_train(mask_pair, tmp_path):
     data = config_from_dict(mask_config(image, mask)).data
     reader = SceneReader(scene_pairs(data), [], scene_mapping(data), data)
     assert np.array_equal(reader.read(0, 0, 0, 128)[1], classes)
-    result = train(config_from_dict(mask_config(image, mask)), str(tmp_path / "run"), progress=False)
+    result = train(config_from_dict(mask_config(image, mask)), str(tmp_path / "run"))
     assert "iou_agricultural" in result["test"]
 
 
@@ -210,7 +212,7 @@ def test_unknown_mask_colour_is_named(mask_pair, tmp_path):
     image, mask, _ = mask_pair
     values = mask_config(image, mask, mask_colors={"non_agricultural": list(OTHER), "water": [0, 0, 255]})
     with pytest.raises(InputError, match=r"mask colours \[\[230, 180, 40\]\] are not in data.mask_colors"):
-        train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+        train(config_from_dict(values), str(tmp_path / "run"))
 
 
 def test_polygons_elsewhere_are_refused(polygon_scene, tmp_path):

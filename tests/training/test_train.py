@@ -13,7 +13,9 @@ import rasterio
 from safetensors.torch import load_file
 
 from geoclassify.errors import ConfigError, OutputError
-from geoclassify.inference.pipeline import PredictConfig, predict_scene
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.pipeline import predict_scene
+from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor
 from geoclassify.training import trainer as trainer_module
 from geoclassify.training.config import config_from_dict
@@ -28,14 +30,14 @@ ARCHS = ["compact_cnn", "resnet50", "efficientnet_b3", "cnn_vit", "mobilenetv2_1
 def test_every_architecture_trains_and_predicts(arch, agnet_chips, agnet_scene, tmp_path):
     values = chip_config(agnet_chips)
     values["model"] = {"arch": arch, "kwargs": {"depth": 2, "dim": 64, "heads": 2} if arch == "cnn_vit" else {}}
-    result = train(config_from_dict(values), str(tmp_path / "run"), progress=False)
+    result = train(config_from_dict(values), str(tmp_path / "run"))
     run = tmp_path / "run"
     assert {"config.yaml", "run.json", "metrics.csv", "metrics.json", "checkpoint.pt", "best.safetensors",
             "last.safetensors", "test_metrics.json", "tensorboard"} <= {p.name for p in run.iterdir()}
     assert 0.0 <= result["test"]["accuracy"] <= 1.0
     out = tmp_path / "pred.tif"
-    predict_scene(str(agnet_scene), str(out), load_predictor(str(run / "best.safetensors"), "cpu"),
-                  PredictConfig(stride=16, progress=False))
+    predict_scene(str(agnet_scene), SceneOutputs(out), LocalRunner(load_predictor(str(run / "best.safetensors"), "cpu")),
+                  PredictConfig(stride=16))
     with rasterio.open(out) as ds:
         classes = ds.read(1)
         assert classes.shape == (8, 8) and set(np.unique(classes)) <= {0, 1}
@@ -52,7 +54,7 @@ def test_compact_model_fits_the_training_chips(agnet_chips, tmp_path):
     run = RunDir(tmp_path / "run")
     config = config_from_dict(values)
     run.create(config)
-    trainer = trainer_module.Trainer(config, run, progress=False)
+    trainer = trainer_module.Trainer(config, run)
     trainer.fit()
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(history) == 15 and history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
@@ -64,7 +66,7 @@ def test_compact_model_fits_the_training_chips(agnet_chips, tmp_path):
 def test_resume_gives_the_same_model_as_an_uninterrupted_run(agnet_chips, tmp_path, monkeypatch):
     values = chip_config(agnet_chips, epochs=2, mixup=0.3, cutmix=0.3)
     values["loader"]["augment"] = True
-    train(config_from_dict(values), str(tmp_path / "straight"), progress=False)
+    train(config_from_dict(values), str(tmp_path / "straight"))
 
     original = trainer_module.Trainer.train_epoch
 
@@ -75,10 +77,10 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(agnet_chips, tmp_pa
 
     monkeypatch.setattr(trainer_module.Trainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(config_from_dict(values), str(tmp_path / "resumed"), progress=False)
+        train(config_from_dict(values), str(tmp_path / "resumed"))
     monkeypatch.setattr(trainer_module.Trainer, "train_epoch", original)
     assert len(json.loads((tmp_path / "resumed" / "metrics.json").read_text())) == 1
-    resume(str(tmp_path / "resumed"), progress=False)
+    resume(str(tmp_path / "resumed"))
     a = load_file(str(tmp_path / "straight" / "last.safetensors"))
     b = load_file(str(tmp_path / "resumed" / "last.safetensors"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
@@ -96,7 +98,7 @@ def test_corrupt_training_image_is_skipped_and_counted(agnet_chips, tmp_path):
     victim = split_by_place(scan_chip_folders(config.data)[1], config.data)["train"][0].path
     with open(victim, "r+b") as fh:
         fh.truncate(300)
-    train(config, str(tmp_path / "run"), progress=False)
+    train(config, str(tmp_path / "run"))
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert history[0]["train_skipped"] == 1
 
@@ -105,19 +107,19 @@ def test_empty_class_folder_is_refused(agnet_chips, tmp_path):
     (tmp_path / "chips" / "a").mkdir(parents=True)
     (tmp_path / "chips" / "b").mkdir()
     with pytest.raises(ConfigError, match="holds no images"):
-        train(config_from_dict(chip_config(tmp_path / "chips")), str(tmp_path / "run"), progress=False)
+        train(config_from_dict(chip_config(tmp_path / "chips")), str(tmp_path / "run"))
 
 
 def test_existing_run_directory_is_refused(agnet_chips, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "x").write_text("keep")
     with pytest.raises(OutputError, match="--resume"):
-        train(config_from_dict(chip_config(agnet_chips)), str(tmp_path / "run"), progress=False)
+        train(config_from_dict(chip_config(agnet_chips)), str(tmp_path / "run"))
 
 
 def test_nan_loss_stops_with_a_clear_error(agnet_chips, tmp_path):
     with pytest.raises(TrainingError, match="loss became nan"):
-        train(config_from_dict(chip_config(agnet_chips, lr=1e30, grad_clip=None)), str(tmp_path / "run"), progress=False)
+        train(config_from_dict(chip_config(agnet_chips, lr=1e30, grad_clip=None)), str(tmp_path / "run"))
 
 
 def test_tensorboard_logs_are_written_without_importing_tensorflow(tmp_path):

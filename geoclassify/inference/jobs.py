@@ -11,13 +11,15 @@ import glob
 import logging
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from geoclassify.errors import ConfigError, GeoclassifyError, InputError, OutputError
-from geoclassify.inference.pipeline import PredictConfig, PredictResult, StepRunner, log_result, predict_scene
-from geoclassify.inference.resume import partial_path
+from geoclassify.inference.config import PredictConfig, SceneOutputs
+from geoclassify.inference.pipeline import PredictResult, finished, log_result, predict_scene
+from geoclassify.inference.runners import Runner
+from geoclassify.progress import SILENT, ProgressReporter
+from geoclassify.vector.polygonize import PolygonizeOptions
 
 log = logging.getLogger("geoclassify")
 
@@ -63,17 +65,7 @@ class SceneJob:
     """One scene and the files it writes."""
 
     scene: str
-    output: Path
-    probabilities: Path | None = None
-    vector: Path | None = None
-
-    @property
-    def rasters(self) -> list[Path]:
-        return [p for p in (self.output, self.probabilities) if p is not None]
-
-    @property
-    def files(self) -> list[Path]:
-        return self.rasters + ([self.vector] if self.vector is not None else [])
+    outputs: SceneOutputs
 
 
 def plan_jobs(scenes: list[str], out_dir: Path, prob_dir: Path | None = None, vector_dir: Path | None = None,
@@ -82,10 +74,10 @@ def plan_jobs(scenes: list[str], out_dir: Path, prob_dir: Path | None = None, ve
     jobs, owners = [], {}
     for scene in scenes:
         stem = Path(scene).stem
-        job = SceneJob(scene, out_dir / f"{stem}_classes.tif",
-                       prob_dir / f"{stem}_probabilities.tif" if prob_dir else None,
-                       vector_dir / f"{stem}_classes{vector_ext}" if vector_dir else None)
-        for f in job.files:
+        job = SceneJob(scene, SceneOutputs(out_dir / f"{stem}_classes.tif",
+                                           prob_dir / f"{stem}_probabilities.tif" if prob_dir else None,
+                                           vector_dir / f"{stem}_classes{vector_ext}" if vector_dir else None))
+        for f in job.outputs.files:
             if f in owners:
                 raise ConfigError(f"{owners[f]} and {scene} would both write {f}; give the scenes different "
                                   "names or predict them into different folders")
@@ -94,20 +86,22 @@ def plan_jobs(scenes: list[str], out_dir: Path, prob_dir: Path | None = None, ve
     return jobs
 
 
-def finished(job: SceneJob) -> bool:
-    """All of a scene's rasters exist and no partial run of them is waiting."""
-    return all(p.exists() for p in job.rasters) and not partial_path(job.output, ".partial.json").exists()
+def check_jobs(jobs: list[SceneJob], config: PredictConfig, polygons: PolygonizeOptions | None = None) -> None:
+    """Refuse existing outputs before any work starts (with --resume, finished scenes are skipped instead).
 
-
-def check_jobs(jobs: list[SceneJob], overwrite: bool, resume: bool) -> None:
-    """Refuse existing outputs before any work starts (with --resume, finished scenes are skipped instead)."""
-    if overwrite:
-        return
-    existing = [f for job in jobs if not (resume and finished(job)) for f in job.files if f.exists()]
-    if existing:
-        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        raise OutputError(f"output(s) {', '.join(map(str, existing[:3]))}{more} exist; use --overwrite to replace "
-                          "them, or --resume to continue an interrupted batch")
+    Raises:
+        OutputError: outputs exist, without --overwrite or --resume (all of them are named, up to three).
+        ConfigError: bad polygon options.
+    """
+    if not config.overwrite:
+        existing = [f for job in jobs if not (config.resume and finished(job.outputs))
+                    for f in job.outputs.files if f.exists()]
+        if existing:
+            more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+            raise OutputError(f"output(s) {', '.join(map(str, existing[:3]))}{more} exist; use --overwrite to "
+                              "replace them, or --resume to continue an interrupted batch")
+    if polygons is not None:
+        polygons.check()
 
 
 @dataclass
@@ -133,9 +127,10 @@ def class_shares(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {100 * n / total:.0f}%" for n, name in found)
 
 
-def run_jobs(jobs: list[SceneJob], runner: StepRunner, config: PredictConfig,
-             after: Callable[[SceneJob], None] | None = None, verbose: bool = False) -> list[SceneReport]:
-    """Predict every scene (then `after`, e.g. polygonize); a failing scene is reported and the rest go on.
+def run_jobs(jobs: list[SceneJob], runner: Runner, config: PredictConfig, polygons: PolygonizeOptions | None = None,
+             progress: ProgressReporter = SILENT, verbose: bool = False) -> list[SceneReport]:
+    """Predict every scene (and polygonize it, where it has a vector output); a failing scene is reported and the
+    rest go on.
 
     Ctrl-C stops the batch; a scene interrupted then resumes with --resume, finished ones are skipped.
     """
@@ -146,16 +141,13 @@ def run_jobs(jobs: list[SceneJob], runner: StepRunner, config: PredictConfig,
         log.info("[%d/%d] %s", i, len(jobs), job.scene)
         start = time.perf_counter()
         try:
-            if config.resume and finished(job):
+            result = predict_scene(job.scene, job.outputs, runner, config, polygons, progress)
+            log_result(result)
+            if result.done_earlier:
                 report.status = "done earlier"
             else:
-                result = predict_scene(job.scene, str(job.output), runner, replace(
-                    config, probabilities=str(job.probabilities) if job.probabilities else None))
-                log_result(result)
                 report.size, report.classes = scene_size(result), class_shares(result.class_counts)
                 report.status = "ok (resumed)" if result.resumed_windows else "ok"
-            if after is not None and job.vector is not None and not (config.resume and job.vector.exists()):
-                after(job)
         except GeoclassifyError as exc:
             report.status = f"failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - one scene's unexpected failure must not stop the batch

@@ -1,0 +1,150 @@
+"""What a prediction is asked to do: its options (`PredictConfig`), a scene's outputs (`SceneOutputs`) and the
+model as a worker loads it (`ModelSource`). Each rule on an option is checked once, here, when it is made."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from geoclassify.errors import ConfigError
+
+if TYPE_CHECKING:
+    from geoclassify.inference.predictor import Predictor
+
+DEVICES = ("auto", "cpu", "cuda")
+PROBABILITY_DTYPES = ("uint8", "float32")
+
+
+def _at_least(name: str, value: float | None, low: float) -> None:
+    if value is not None and value < low:
+        raise ConfigError(f"--{name.replace('_', '-')} must be at least {low:g}, got {value}")
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """What the window loop needs besides the layout: windows per model call, strips read ahead, read threads."""
+
+    batch_size: int = 64
+    prefetch: int = 1
+    read_workers: int = 2
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """Options of one prediction (the CLI's flags map onto these one to one).
+
+    Attributes:
+        bands: the scene's bands fed to the model, 1-based, in the model's order (default: the card's).
+        stride: chip classifiers: output pixel size in scene pixels (default: the chip size).
+        tile_size, overlap: segmentation: tile size and overlap of neighbouring tiles, in pixels.
+        batch_size: windows per model call.
+        resample: resample the scene to the model's GSD (metres) when its ground pixel differs.
+        probabilities_dtype: uint8 (probability x 255) or float32 (NaN on nodata).
+        cog: write Cloud Optimized GeoTIFFs.
+        overwrite: replace existing outputs.
+        read_workers, prefetch: threads reading the scene; strips read ahead of the model.
+        resume: continue an interrupted run from its partial output.
+        checkpoint_seconds: how often the partial output is saved for `resume`.
+
+    Raises:
+        ConfigError: a value out of its range (batch size, stride, tile size under 1; overlap or checkpoint
+            interval under 0; an unknown probabilities dtype; band numbers under 1).
+    """
+
+    bands: tuple[int, ...] | None = None
+    stride: int | None = None
+    tile_size: int | None = None
+    overlap: int | None = None
+    batch_size: int = 64
+    resample: bool = True
+    probabilities_dtype: str = "uint8"
+    cog: bool = False
+    overwrite: bool = False
+    read_workers: int = 2
+    prefetch: int = 1
+    resume: bool = False
+    checkpoint_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("stride", "tile_size", "batch_size", "read_workers", "prefetch"):
+            _at_least(name, getattr(self, name), 1)
+        _at_least("overlap", self.overlap, 0)
+        _at_least("checkpoint_seconds", self.checkpoint_seconds, 0)
+        if self.probabilities_dtype not in PROBABILITY_DTYPES:
+            raise ConfigError(f"--probabilities-dtype must be uint8 or float32, not {self.probabilities_dtype!r}")
+        if self.bands is not None:
+            if not self.bands or min(self.bands) < 1:
+                raise ConfigError(f"--bands: band numbers start at 1, got {list(self.bands)}")
+            object.__setattr__(self, "bands", tuple(self.bands))
+
+    @property
+    def loop(self) -> LoopOptions:
+        return LoopOptions(self.batch_size, self.prefetch, self.read_workers)
+
+
+@dataclass(frozen=True)
+class SceneOutputs:
+    """The files one scene's prediction writes: the classes raster, and optionally probabilities and polygons."""
+
+    classes: Path
+    probabilities: Path | None = None
+    vector: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("classes", "probabilities", "vector"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
+    @property
+    def rasters(self) -> list[Path]:
+        return [p for p in (self.classes, self.probabilities) if p is not None]
+
+    @property
+    def files(self) -> list[Path]:
+        return self.rasters + ([self.vector] if self.vector is not None else [])
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model file and how to run it: what a process needs to load it (a Dask worker loads it from this).
+
+    Attributes:
+        path: the model file (.safetensors, .onnx, .keras's ONNX twin); on a cluster, a path every worker reads.
+        device: auto, cpu or cuda.
+        amp: mixed precision (float16 autocast on CUDA).
+        card: a card JSON for an ONNX model not exported by geoclassify.
+        threads: the model's threads (default: the process's own setting).
+
+    Raises:
+        ConfigError: an unknown device, or threads under 1.
+    """
+
+    path: str
+    device: str = "auto"
+    amp: bool = False
+    card: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        _at_least("threads", self.threads, 1)
+
+    def absolute(self) -> ModelSource:
+        """The same source with paths a worker elsewhere can open (absolute, unless URLs or GDAL paths)."""
+        return ModelSource(absolute(self.path), self.device, self.amp, absolute(self.card) if self.card else None,
+                           self.threads)
+
+    def load(self) -> Predictor:
+        """The model, ready to predict (see `load_predictor` for what it raises)."""
+        from geoclassify.inference.predictor import load_predictor
+
+        return load_predictor(self.path, device=self.device, amp=self.amp, card=self.card, threads=self.threads)
+
+
+def absolute(path: str) -> str:
+    """A path as a worker elsewhere must see it: absolute, unless it is a GDAL virtual path or a URL."""
+    return path if path.startswith("/vsi") or "://" in path else os.path.abspath(path)
