@@ -3,8 +3,10 @@
 The public API. The entry points load on first use (PEP 562), so ``import geoclassify`` (and the CLI's start-up)
 does not import torch, rasterio's writers or Dask:
 
-- ``predict_scene(scene, outputs, predictor, config)``: classify a scene into georeferenced rasters.
-- ``PredictConfig``: the options of a prediction; ``load_predictor(path)``: a model file, ready to run.
+- ``predict_scene(scene, SceneOutputs(classes, probabilities, vector), LocalRunner(load_predictor(model)),
+  PredictConfig(...))``: classify a scene into georeferenced rasters (and polygons).
+- ``PredictConfig``: the options of a prediction; ``SceneOutputs``: the files of one scene;
+  ``load_predictor(path)``: a model file, ready to run; ``LocalRunner``: runs it in this process.
 - ``polygonize_raster(raster, output, PolygonizeOptions(...))``: polygons of a classification raster.
 - ``create_model(architecture, ...)``: a torch model of a registered architecture.
 - ``ModelCard``, ``Grid``, ``GeoclassifyError``: the card inside every model file, a raster's grid, the root
@@ -24,6 +26,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "predict_scene": "geoclassify.inference.pipeline",
     "PredictConfig": "geoclassify.inference.config",
+    "SceneOutputs": "geoclassify.inference.config",
+    "LocalRunner": "geoclassify.inference.runners",
     "load_predictor": "geoclassify.inference.predictor",
     "polygonize_raster": "geoclassify.vector.polygonize",
     "PolygonizeOptions": "geoclassify.vector.polygonize",
@@ -31,13 +35,14 @@ _LAZY = {
     "ModelCard": "geoclassify.models.card",
 }
 
-__all__ = ["predict_scene", "PredictConfig", "load_predictor", "polygonize_raster", "PolygonizeOptions",
-           "create_model", "ModelCard", "Grid", "GeoclassifyError", "__version__"]
+__all__ = ["predict_scene", "PredictConfig", "SceneOutputs", "LocalRunner", "load_predictor", "polygonize_raster",
+           "PolygonizeOptions", "create_model", "ModelCard", "Grid", "GeoclassifyError", "__version__"]
 
 if TYPE_CHECKING:
-    from geoclassify.inference.config import PredictConfig
+    from geoclassify.inference.config import PredictConfig, SceneOutputs
     from geoclassify.inference.pipeline import predict_scene
     from geoclassify.inference.predictor import load_predictor
+    from geoclassify.inference.runners import LocalRunner
     from geoclassify.models.card import ModelCard
     from geoclassify.models.factory import create_model
     from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
