@@ -7,8 +7,14 @@ import logging
 
 import click
 
-from geoclassify.cli.options import (batch_size_option, bands_option, model_options, progress_reporter,
-                                     stride_option, verbosity_options)
+from geoclassify.cli.options import (
+    bands_option,
+    batch_size_option,
+    model_options,
+    progress_reporter,
+    stride_option,
+    verbosity_options,
+)
 
 log = logging.getLogger("geoclassify")
 
@@ -30,6 +36,7 @@ def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data
              threshold, bands, stride, batch_size: int, overwrite: bool) -> None:
     """Evaluate MODEL on labelled chips or on a scene with a label raster; write metrics.json,
     report.md, report.html and PNG plots into --out."""
+    from geoclassify.inference.config import LoopOptions
     from geoclassify.inference.predictor import load_predictor
     from geoclassify.reports.evaluate import evaluate_chips, prepare_out
 
@@ -37,8 +44,7 @@ def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data
         raise click.UsageError("--class-mapping, --bands and --stride apply to a scene with --labels")
     if labels is not None and threshold is not None:
         raise click.UsageError("--threshold applies to chips; scenes are classified by the argmax")
-    if batch_size < 1:  # chips do not go through PredictConfig
-        raise click.BadParameter("must be at least 1", param_hint="--batch-size")
+    LoopOptions(batch_size=batch_size)  # checks the batch size of chips too
     predictor = load_predictor(model, device=device, card=card)
     folder = prepare_out(out, overwrite)
     if labels is None:

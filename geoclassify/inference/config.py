@@ -30,6 +30,10 @@ class LoopOptions:
     prefetch: int = 1
     read_workers: int = 2
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "prefetch", "read_workers"):
+            _at_least(name, getattr(self, name), 1)
+
 
 @dataclass(frozen=True)
 class PredictConfig:
@@ -68,8 +72,9 @@ class PredictConfig:
     checkpoint_seconds: float = 10.0
 
     def __post_init__(self) -> None:
-        for name in ("stride", "tile_size", "batch_size", "read_workers", "prefetch"):
-            _at_least(name, getattr(self, name), 1)
+        _at_least("stride", self.stride, 1)
+        _at_least("tile_size", self.tile_size, 1)
+        LoopOptions(self.batch_size, self.prefetch, self.read_workers)  # checks batch size, read-ahead, threads
         _at_least("overlap", self.overlap, 0)
         _at_least("checkpoint_seconds", self.checkpoint_seconds, 0)
         if self.probabilities_dtype not in PROBABILITY_DTYPES:
@@ -81,6 +86,11 @@ class PredictConfig:
 
     @property
     def loop(self) -> LoopOptions:
+        """The window loop's options: batch size, read-ahead and read threads.
+
+        Raises:
+            ConfigError: one of them under 1.
+        """
         return LoopOptions(self.batch_size, self.prefetch, self.read_workers)
 
 
@@ -100,10 +110,12 @@ class SceneOutputs:
 
     @property
     def rasters(self) -> list[Path]:
+        """The raster outputs: classes, then probabilities when asked for."""
         return [p for p in (self.classes, self.probabilities) if p is not None]
 
     @property
     def files(self) -> list[Path]:
+        """Every output file: the rasters, then the polygons when asked for."""
         return self.rasters + ([self.vector] if self.vector is not None else [])
 
 
