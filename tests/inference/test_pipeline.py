@@ -47,8 +47,9 @@ def test_chip_output_is_georeferenced_on_the_stride_grid(chips, rgb_byte, tmp_pa
 
 
 def test_chip_output_marks_nodata_cells_and_skips_them(chips, rgb_byte, tmp_path):
-    out = tmp_path / "classes.tif"
-    result = predict_scene(str(rgb_byte), SceneOutputs(out), chips, PredictConfig(stride=32))
+    out, probs = tmp_path / "classes.tif", tmp_path / "probs.tif"
+    result = predict_scene(str(rgb_byte), SceneOutputs(out, probs), chips,
+                           PredictConfig(stride=32, probabilities_dtype="float32"))
     with rasterio.open(rgb_byte) as src:
         valid = src.dataset_mask() > 0
     classes = read(out)[0][0]
@@ -58,7 +59,15 @@ def test_chip_output_marks_nodata_cells_and_skips_them(chips, rgb_byte, tmp_path
     cell_valid = padded.reshape(h, 32, w, 32).any(axis=(1, 3))
     assert np.array_equal(classes == 255, ~cell_valid)
     assert result.skipped == int((~cell_valid).sum()) > 0
-    assert set(np.unique(classes[cell_valid])) <= {0, 1}
+    # every cell whose 32-pixel chip is all valid holds the model's own output on that chip
+    with rasterio.open(rgb_byte) as src:
+        data = src.read()
+    full = [(r, c) for r in range(h) for c in range(w) if padded[r * 32 : r * 32 + 32, c * 32 : c * 32 + 32].all()]
+    expected = chips.predictor.predict(np.stack([data[:, r * 32 : r * 32 + 32, c * 32 : c * 32 + 32] for r, c in full]))
+    cells = tuple(np.array(full).T)
+    assert len(full) > 100 and np.ptp(expected[:, 0]) > 0.01, "the chips' probabilities must differ"
+    np.testing.assert_allclose(read(probs)[0][(slice(None), *cells)].T, expected, rtol=0, atol=1e-6)
+    assert np.array_equal(classes[cells], expected.argmax(axis=1))
 
 
 def test_class_names_colours_and_categories_are_embedded(chips, rgb_byte, tmp_path):
@@ -132,9 +141,19 @@ def test_resamples_to_the_model_gsd(naip, tmp_path, chip_model, caplog):
 
 
 def test_bands_override_and_refusals(chips, naip, tmp_path):
-    ok = tmp_path / "ok.tif"
-    predict_scene(str(naip), SceneOutputs(ok), chips, PredictConfig(bands=(4, 1, 2)))
-    assert ok.exists()
+    """--bands 4,1,2 feeds the model what a scene physically holding bands 4, 1, 2 in that order gives it."""
+    reordered = tmp_path / "naip_412.tif"
+    with rasterio.open(naip) as src:
+        with rasterio.open(reordered, "w", **{**src.profile, "count": 3}) as dst:
+            dst.write(src.read([4, 1, 2]))
+    runs = {"bands_412": (naip, (4, 1, 2)), "reordered": (reordered, None), "default": (naip, None)}
+    probs = {}
+    for name, (scene, bands) in runs.items():
+        outputs = SceneOutputs(tmp_path / f"{name}.tif", tmp_path / f"{name}_p.tif")
+        predict_scene(str(scene), outputs, chips, PredictConfig(bands=bands, probabilities_dtype="float32"))
+        probs[name] = read(outputs.probabilities)[0]
+    assert np.array_equal(probs["bands_412"], probs["reordered"])
+    assert not np.allclose(probs["bands_412"], probs["default"], atol=1e-3), "the bands must matter to the model"
     with pytest.raises(IncompatibleSceneError, match=r"expects 3 band.*has 4 band.*\[5\]"):
         predict_scene(str(naip), SceneOutputs(tmp_path / "bad.tif"), chips, PredictConfig(bands=(1, 2, 5)))
     with pytest.raises(IncompatibleSceneError, match="expects 3 band"):
@@ -156,7 +175,14 @@ def test_scene_smaller_than_one_tile_is_padded(chips, seg, scene_copy, tmp_path)
     out = tmp_path / "small_out.tif"
     predict_scene(str(small), SceneOutputs(out), chips, PredictConfig())
     classes = read(out)[0]
-    assert classes.shape == (1, 1, 1) and classes[0, 0, 0] in (0, 1)
+    # the one chip: the 20x13 scene at its top-left, the rest of the chip padded with the band means
+    card = chips.card
+    with rasterio.open(small) as ds:
+        data, valid = ds.read(), ds.dataset_mask() > 0
+    chip = np.empty((1, 3, 32, 32), np.uint8)
+    chip[0] = np.array([round(m) for m in card.mean], np.uint8)[:, None, None]
+    chip[0, :, :13, :20] = np.where(valid, data, chip[0, :, :13, :20])
+    assert classes.shape == (1, 1, 1) and classes[0, 0, 0] == chips.predictor.predict(chip).argmax()
     out2 = tmp_path / "small_seg.tif"
     predict_scene(str(small), SceneOutputs(out2), seg, PredictConfig())
     assert read(out2)[0].shape == (1, 13, 20)
