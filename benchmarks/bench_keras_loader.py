@@ -35,10 +35,10 @@ def memory_mib(field: str) -> float:
 def run_mode(args: argparse.Namespace) -> dict:
     import numpy as np
 
-    from geoclassify.keras import import_keras
+    from geoclassify.training.keras import import_keras
 
     tf, _ = import_keras()
-    from geoclassify.keras.data import ChipSplit, Skips, make_dataset, prepare_batches
+    from geoclassify.training.keras.data import ChipSplit, Skips, make_dataset, prepare_batches
     from geoclassify.training.config import load_config
     from geoclassify.training.sources import chip_source
 

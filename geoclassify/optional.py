@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
+from typing import Iterable
 
 from geoclassify.errors import GeoclassifyError
+
+
+def install_command(extra: str) -> str:
+    """The command that installs a geoclassify extra.
+
+    Args:
+        extra: the extra's name in pyproject.toml, e.g. "onnx".
+
+    Returns:
+        ``pip install 'geoclassify[EXTRA]'``.
+    """
+    return f"pip install 'geoclassify[{extra}]'"
+
+
+def not_installed(needed_for: str, missing: str, extra: str) -> GeoclassifyError:
+    """The error for a missing optional module: what needs it, which module, and the command that installs it."""
+    return GeoclassifyError(f"{needed_for} need {missing}, which is not installed: {install_command(extra)}")
 
 
 def require(module: str, extra: str, needed_for: str) -> ModuleType:
@@ -26,6 +45,38 @@ def require(module: str, extra: str, needed_for: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        missing = exc.name or module
-        raise GeoclassifyError(f"{needed_for} need {missing}, which is not installed: "
-                               f"pip install 'geoclassify[{extra}]'") from None
+        raise not_installed(needed_for, exc.name or module, extra) from None
+
+
+def first_missing(modules: Iterable[str]) -> str | None:
+    """The first of `modules` that is not installed, found without importing any of them.
+
+    Args:
+        modules: top-level module names, e.g. ("tensorflow", "keras").
+
+    Returns:
+        The first name that cannot be found, or None when all of them can.
+    """
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):  # a parent that does not import, or a module blocked in sys.modules
+            return name
+    return None
+
+
+def require_installed(modules: Iterable[str], extra: str, needed_for: str) -> None:
+    """Check that `modules` are installed without importing them (for a check before starting a process).
+
+    Args:
+        modules: top-level module names, e.g. ("tensorflow", "keras").
+        extra: the geoclassify extra that installs them.
+        needed_for: what needs them, in the plural, the start of the message (as for `require`).
+
+    Raises:
+        GeoclassifyError: one of them is not installed; the same message as `require` gives.
+    """
+    missing = first_missing(modules)
+    if missing is not None:
+        raise not_installed(needed_for, missing, extra)

@@ -39,7 +39,8 @@ def provider(qgis_processing, cli):
     """The plugin's provider, registered as QGIS registers it, with the CLI path in its setting."""
     from qgis.core import QgsApplication
 
-    from geoclassify_qgis.provider import GeoclassifyProvider, set_cli_setting
+    from geoclassify_qgis.provider import GeoclassifyProvider
+    from geoclassify_qgis.settings import set_cli_setting
 
     registry = QgsApplication.processingRegistry()
     if registry.providerById("geoclassify") is None:
@@ -52,7 +53,7 @@ def provider(qgis_processing, cli):
 @pytest.fixture
 def cli_setting(provider, cli):
     """Set the CLI path for one test; restored afterwards."""
-    from geoclassify_qgis.provider import set_cli_setting
+    from geoclassify_qgis.settings import set_cli_setting
 
     yield set_cli_setting
     set_cli_setting(cli)

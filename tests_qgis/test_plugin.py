@@ -37,7 +37,7 @@ def test_class_factory_registers_and_unregisters_the_provider(qgis_iface, qgis_p
 def test_the_cli_setting_is_in_the_processing_options(provider, cli):
     from processing.core.ProcessingConfig import ProcessingConfig, Setting
 
-    from geoclassify_qgis.provider import CLI_SETTING, cli_setting
+    from geoclassify_qgis.settings import CLI_SETTING, cli_setting
 
     setting = ProcessingConfig.settings[CLI_SETTING]
     assert setting.group == "geoclassify" and setting.valuetype == Setting.FILE
@@ -76,8 +76,8 @@ def test_make_qgis_plugin_builds_an_installable_zip(tmp_path):
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
         assert {n.split("/")[0] for n in names} == {"geoclassify_qgis"}  # one top folder: the plugin
-        for needed in ("__init__.py", "metadata.txt", "plugin.py", "provider.py", "algorithms.py", "runner.py",
-                       "styling.py", "layers.py", "icon.svg", "LICENSE"):
+        for needed in ("__init__.py", "metadata.txt", "plugin.py", "provider.py", "settings.py", "algorithms.py",
+                       "runner.py", "styling.py", "layers.py", "icon.svg", "LICENSE"):
             assert f"geoclassify_qgis/{needed}" in names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         meta = zf.read("geoclassify_qgis/metadata.txt").decode()

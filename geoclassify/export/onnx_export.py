@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from geoclassify.errors import GeoclassifyError
 from geoclassify.io.atomic import atomic_target
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import CARD_KEY, ModelCard
+from geoclassify.optional import require
 
 log = logging.getLogger("geoclassify")
 
@@ -28,12 +30,16 @@ class ExportError(GeoclassifyError, RuntimeError):
     """A model could not be exported or quantized."""
 
 
-def import_onnx():
-    try:
-        import onnx
-    except ImportError:
-        raise GeoclassifyError("ONNX export and quantization need onnx: pip install 'geoclassify[onnx]'") from None
-    return onnx
+def import_onnx() -> ModuleType:
+    """The onnx package.
+
+    Returns:
+        The imported `onnx` module.
+
+    Raises:
+        GeoclassifyError: onnx is not installed (the message names the onnx extra).
+    """
+    return require("onnx", "onnx", "ONNX export and quantization")
 
 
 def save_with_card(model_proto, card: ModelCard, output: Path) -> None:
@@ -55,10 +61,7 @@ def trace_to_onnx(model, card: ModelCard):
     """The ONNX ModelProto of a torch model, with a dynamic batch (and size, for segmentation) axis."""
     import torch
 
-    try:
-        import onnxscript  # noqa: F401 - torch's exporter needs it
-    except ImportError:
-        raise GeoclassifyError("ONNX export needs onnxscript: pip install 'geoclassify[onnx]'") from None
+    require("onnxscript", "onnx", "ONNX exports of torch models")  # torch's exporter needs it
     dynamic = torch.export.Dim.DYNAMIC
     axes = {0: dynamic, 2: dynamic, 3: dynamic} if card.task == "segmentation" else {0: dynamic}
     example = torch.randn(2, card.in_channels, card.tile_size, card.tile_size)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
-from geoclassify.errors import ConfigError, GeoclassifyError
+from geoclassify.errors import ConfigError
 from geoclassify.export.onnx_export import ExportError, import_onnx, save_with_card, with_provenance
 from geoclassify.inference.onnx_backend import read_onnx_card
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import ModelCard
+from geoclassify.optional import require
 from geoclassify.reports.sources import load_chip_arrays, model_chip_set
 
 log = logging.getLogger("geoclassify")
@@ -25,12 +27,17 @@ log = logging.getLogger("geoclassify")
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}  # CalibrationMethod
 
 
-def import_quantization():
-    try:
-        from onnxruntime import quantization
-    except ImportError:
-        raise GeoclassifyError("quantization needs onnxruntime and onnx: pip install 'geoclassify[onnx]'") from None
-    return quantization
+def import_quantization() -> ModuleType:
+    """onnxruntime's quantization tools.
+
+    Returns:
+        The imported `onnxruntime.quantization` module.
+
+    Raises:
+        GeoclassifyError: onnxruntime (or onnx, which it imports) is not installed; the message names the
+            onnx extra.
+    """
+    return require("onnxruntime.quantization", "onnx", "quantization and calibration")
 
 
 def calibration_batches(calibration: str, card: ModelCard, chips: int, batch: int = 32) -> list[np.ndarray]:

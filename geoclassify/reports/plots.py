@@ -4,19 +4,24 @@ latency bars and a side-by-side map preview. matplotlib with the non-interactive
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import Sequence
 
 import numpy as np
 
-from geoclassify.errors import GeoclassifyError
+from geoclassify.optional import require
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend, or a clear error naming the extra that installs it."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise GeoclassifyError("reports need matplotlib: pip install 'geoclassify[report]'") from None
+def pyplot() -> ModuleType:
+    """matplotlib.pyplot on the Agg backend.
+
+    Returns:
+        The imported `matplotlib.pyplot` module.
+
+    Raises:
+        GeoclassifyError: matplotlib is not installed (the message names the report extra).
+    """
+    matplotlib = require("matplotlib", "report", "reports")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -31,7 +31,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from . import runner
 from .layers import raster_file
-from .provider import ICON, cli_setting
+from .settings import ICON, cli_setting
 from .styling import ClassStyle, read_classes
 
 MODEL_FILTER = "geoclassify model files (*.safetensors *.onnx);;All files (*.*)"

@@ -1,34 +1,12 @@
-"""The "geoclassify" Processing provider, its algorithms and its setting (where the CLI is)."""
+"""The "geoclassify" Processing provider: its algorithms, and the CLI setting (settings.py) in Processing's options."""
 
 from __future__ import annotations
 
-import os
-
-from qgis.core import QgsProcessingProvider, QgsSettings
+from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-CLI_SETTING = "GEOCLASSIFY_CLI"
-SETTING_KEY = "Processing/Configuration/" + CLI_SETTING
-SETTING_DESCRIPTION = "geoclassify executable or Python environment"
-ICON = os.path.join(os.path.dirname(__file__), "icon.svg")
-
-
-def cli_setting() -> str:
-    """The configured path to the CLI ('' means: geoclassify on PATH)."""
-    value = QgsSettings().value(SETTING_KEY, "")
-    return "" if value is None else str(value)
-
-
-def set_cli_setting(value: str) -> None:
-    """Set the CLI path (as the Processing options dialog does)."""
-    QgsSettings().setValue(SETTING_KEY, value)
-    try:
-        from processing.core.ProcessingConfig import ProcessingConfig
-
-        if CLI_SETTING in ProcessingConfig.settings:
-            ProcessingConfig.settings[CLI_SETTING].value = value
-    except ImportError:
-        pass
+from .algorithms import ClassifyAlgorithm, ModelInfoAlgorithm, PolygonizeAlgorithm
+from .settings import CLI_SETTING, ICON, SETTING_DESCRIPTION
 
 
 class GeoclassifyProvider(QgsProcessingProvider):
@@ -71,8 +49,6 @@ class GeoclassifyProvider(QgsProcessingProvider):
             pass
 
     def loadAlgorithms(self) -> None:  # noqa: N802
-        from .algorithms import ClassifyAlgorithm, ModelInfoAlgorithm, PolygonizeAlgorithm
-
         for alg in (ClassifyAlgorithm(), PolygonizeAlgorithm(), ModelInfoAlgorithm()):
             self.addAlgorithm(alg)
 

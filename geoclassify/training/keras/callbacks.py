@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from geoclassify.errors import TrainingError
-from geoclassify.io.atomic import atomic_target
-from geoclassify.keras import import_keras
+from geoclassify.io.atomic import atomic_target, write_atomic
+from geoclassify.training.keras import import_keras
 from geoclassify.models.keras_file import add_card
-from geoclassify.training.run import write_atomic
 
 tf, keras = import_keras()
 log = logging.getLogger("geoclassify")

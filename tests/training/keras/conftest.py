@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from geoclassify.keras import keras_available
-from tests.training.conftest import agnet_chips, agnet_scene, chip_config  # noqa: F401 - fixtures
+from geoclassify.training.keras import keras_available
+from tests.training.conftest import chip_config
 
 BIN = Path(sys.executable).parent / "geoclassify"
 needs_keras = pytest.mark.skipif(not keras_available(), reason="TensorFlow/Keras not installed (the keras extra)")
@@ -36,7 +36,7 @@ def write_config(path: Path, values: dict) -> Path:
 
 
 @pytest.fixture(scope="session")
-def keras_run(tmp_path_factory, agnet_chips):  # noqa: F811
+def keras_run(tmp_path_factory, agnet_chips):
     """(run directory, config file, cache directory, chip folder) of one Keras training run."""
     root = tmp_path_factory.mktemp("keras")
     chips = shutil.copytree(agnet_chips, root / "chips")

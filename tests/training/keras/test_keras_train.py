@@ -3,6 +3,7 @@ predict and evaluate run, the tf.data cache, and the errors (TensorFlow missing,
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import rasterio
 import yaml
 
+from geoclassify.training import keras as keras_package
 from geoclassify.training.chips import scan_chip_folders, split_by_place
 from geoclassify.training.config import config_from_dict, load_config
 from geoclassify.training.trainer import train as torch_train
@@ -117,13 +119,14 @@ def test_missing_tensorflow_is_one_line(agnet_chips, tmp_path):
     cli = subprocess.run([sys.executable, "-c", blocked + "from geoclassify.cli.main import cli; cli()", "train",
                           "--framework", "keras", "--arch", "resnet50", "--config", str(config), "--out",
                           str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
-    child = subprocess.run([sys.executable, "-c", blocked + "import runpy; runpy.run_module('geoclassify.keras', "
-                            "run_name='__main__')", "--config", str(config), "--out", str(tmp_path / "run")],
+    child = subprocess.run([sys.executable, "-c", blocked + "import runpy; runpy.run_module("
+                            "'geoclassify.cli.keras_process', run_name='__main__')", "--config", str(config), "--out",
+                            str(tmp_path / "run")],
                            capture_output=True, text=True, timeout=120)
     for proc in (cli, child):
         assert proc.returncode == 1
         assert proc.stderr.strip().splitlines() == [
-            "Error: the Keras trainer needs TensorFlow and Keras 3: pip install 'geoclassify[keras]'"]
+            "Error: Keras training runs need tensorflow, which is not installed: pip install 'geoclassify[keras]'"]
     assert not (tmp_path / "run").exists()
 
 
@@ -142,9 +145,20 @@ def test_the_cli_imports_neither_framework_before_dispatching():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_the_keras_trainer_does_not_import_the_cli():
+    """The trainer is training code; its process entry point, with the CLI's error handling, is in cli/."""
+    sources = sorted(Path(keras_package.__file__).parent.glob("*.py"))
+    assert len(sources) > 1
+    for path in sources:
+        nodes = list(ast.walk(ast.parse(path.read_text())))
+        imported = [n.module for n in nodes if isinstance(n, ast.ImportFrom)]
+        imported += [a.name for n in nodes if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m and m.startswith("geoclassify.cli")], path
+
+
 @needs_keras
 def test_the_keras_trainer_process_never_imports_torch():
-    code = ("import sys, geoclassify.keras.trainer, geoclassify.keras.__main__; "
+    code = ("import sys, geoclassify.training.keras.trainer, geoclassify.cli.keras_process; "
             "assert 'torch' not in sys.modules, 'torch was imported beside TensorFlow'")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geoclassify.keras import import_keras
-from geoclassify.keras.augment import augment_image, mix_batch
+from geoclassify.training.keras import import_keras
+from geoclassify.training.keras.augment import augment_image, mix_batch
 from geoclassify.training.chips import Sample, read_image
 from geoclassify.training.class_mapping import IGNORE
 from geoclassify.training.scenes import Block, SceneReader, block_windows, random_windows

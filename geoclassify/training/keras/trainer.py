@@ -15,15 +15,16 @@ import numpy as np
 
 from geoclassify.errors import ConfigError, OutputError, TrainingError
 from geoclassify.export.onnx_export import save_with_card, with_provenance
-from geoclassify.keras import import_keras
-from geoclassify.keras.callbacks import STATE, Checkpoints, EarlyStopping, EpochMetrics, NanGuard, ReduceLROnPlateau
-from geoclassify.keras.data import ChipSplit, SceneWindowSplit, Skips, make_dataset
-from geoclassify.keras.model import build_model, card_architecture, count_flops, export_onnx, float32_twin
+from geoclassify.training.keras import import_keras
+from geoclassify.training.keras.callbacks import STATE, Checkpoints, EarlyStopping, EpochMetrics, NanGuard, ReduceLROnPlateau
+from geoclassify.training.keras.data import ChipSplit, SceneWindowSplit, Skips, make_dataset
+from geoclassify.training.keras.model import build_model, card_architecture, count_flops, export_onnx, float32_twin
 from geoclassify.models.card import ModelCard
 from geoclassify.models.keras_file import read_keras_card
 from geoclassify.training.config import TrainConfig
 from geoclassify.training.metrics import classification_metrics
-from geoclassify.training.run import RunDir, environment, write_atomic
+from geoclassify.io.atomic import write_atomic
+from geoclassify.training.run import RunDir, environment
 from geoclassify.training.sources import DataInfo, chip_source, scene_source, training_card
 
 tf, keras = import_keras()

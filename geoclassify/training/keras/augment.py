@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from geoclassify.keras import import_keras
+from geoclassify.training.keras import import_keras
 
 tf, _ = import_keras()
 
