@@ -21,11 +21,17 @@ JSON_INTERVAL = 0.2  # seconds between JSON lines
 class ProgressBar(Protocol):
     """The part of tqdm's interface the pipelines use."""
 
-    def update(self, n: int = 1) -> object: ...
+    def update(self, n: int = 1) -> object:
+        """Add `n` to the count done."""
+        ...
 
-    def set_postfix(self, **values: object) -> object: ...
+    def set_postfix(self, **values: object) -> object:
+        """Figures shown beside the count (e.g. loss=0.31)."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End the bar."""
+        ...
 
     def __enter__(self) -> ProgressBar: ...
 
@@ -35,20 +41,22 @@ class ProgressBar(Protocol):
 class ProgressReporter(Protocol):
     """Makes the progress bars of a run: `bar(total, desc, unit)`, e.g. bar(690, "predict", "win")."""
 
-    def bar(self, total: int | None, desc: str, unit: str) -> ProgressBar: ...
+    def bar(self, total: int | None, desc: str, unit: str) -> ProgressBar:
+        """A new bar counting `total` `unit`s (None: unknown), labelled `desc`; use it in a `with` block."""
+        ...
 
 
 class SilentBar:
     """A bar that shows nothing."""
 
     def update(self, n: int = 1) -> None:
-        pass
+        """Do nothing."""
 
     def set_postfix(self, **values: object) -> None:
-        pass
+        """Do nothing."""
 
     def close(self) -> None:
-        pass
+        """Do nothing."""
 
     def __enter__(self) -> SilentBar:
         return self
@@ -78,6 +86,7 @@ class JsonBar(SilentBar):
         self._emitted, self._last = self.n, time.monotonic()
 
     def update(self, n: int = 1) -> None:
+        """Add `n` to the count; write a line if JSON_INTERVAL has passed since the last one, or on reaching total."""
         self.n += n
         if time.monotonic() - self._last >= JSON_INTERVAL or (self.total is not None and self.n >= self.total):
             self._emit()
@@ -96,6 +105,7 @@ class Silent:
     """No progress (`-q`, and the default of the library's entry points)."""
 
     def bar(self, total: int | None, desc: str, unit: str) -> ProgressBar:
+        """A bar that shows nothing."""
         return SilentBar()
 
 
@@ -103,6 +113,7 @@ class TqdmBars:
     """tqdm bars on stderr, for people."""
 
     def bar(self, total: int | None, desc: str, unit: str) -> ProgressBar:
+        """A tqdm bar on stderr."""
         from tqdm import tqdm
 
         return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
@@ -112,6 +123,7 @@ class JsonLines:
     """JSON lines on stderr, for programs (the QGIS plugin)."""
 
     def bar(self, total: int | None, desc: str, unit: str) -> ProgressBar:
+        """A bar writing JSON lines on stderr (its first line at once, with done 0)."""
         return JsonBar(total, desc, unit)
 
 

@@ -12,7 +12,8 @@ from geoclassify.cli.options import verbosity_options
               help="Model files (.safetensors: torch; .onnx: ONNX Runtime); repeat or list after one --models.")
 @click.argument("more_models", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--data", required=True, help="A training config (its held-out test split) or a chip folder.")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for results.md/.csv and latency.png.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for results.md/.csv and latency.png.")
 @click.option("--rounds", default=5, show_default=True, help="Interleaved timing rounds (median over them).")
 @click.option("--calls", default=40, show_default=True, help="Single-chip calls per model and round.")
 @click.option("--threads", type=int, help="CPU threads for torch and ONNX Runtime alike (default: their own).")

@@ -23,9 +23,11 @@ log = logging.getLogger("geoclassify")
 @model_options(required=True)
 @click.option("--data", required=True, help="A training config (its held-out test split), a chip folder, or a scene.")
 @click.option("--labels", type=click.Path(dir_okay=False), help="Label raster of the scene given as --data.")
-@click.option("--class-mapping", type=click.Path(dir_okay=False), help="YAML mapping label codes to the model's classes.")
+@click.option("--class-mapping", type=click.Path(dir_okay=False),
+              help="YAML mapping label codes to the model's classes.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder to write.")
-@click.option("--threshold", type=float, help="Two-class chip models: call class 1 at P(class 1) >= this (default 0.5).")
+@click.option("--threshold", type=float,
+              help="Two-class chip models: call class 1 at P(class 1) >= this (default 0.5).")
 @bands_option
 @stride_option
 @batch_size_option

@@ -16,6 +16,7 @@ class GeoclassifyGroup(click.Group):
     """Turns GeoclassifyError into one clear line on stderr and exit code 1 (traceback with -v)."""
 
     def invoke(self, ctx: click.Context):
+        """Run the subcommand; a GeoclassifyError exits 1 with its message, Ctrl-C exits 130."""
         with clear_errors(ctx, "Interrupted: the output was not written."):
             return super().invoke(ctx)
 

@@ -45,10 +45,12 @@ def verbosity_options(command: Callable) -> Callable:
 
 
 def is_quiet(ctx: click.Context) -> bool:
+    """Whether -q was given, before or after the subcommand name."""
     return bool(ctx.find_root().ensure_object(dict).get("quiet"))
 
 
 def is_verbose(ctx: click.Context) -> bool:
+    """Whether -v was given at least once, before or after the subcommand name."""
     return ctx.find_root().ensure_object(dict).get("verbose", 0) > 0
 
 

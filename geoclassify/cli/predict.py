@@ -9,8 +9,15 @@ from pathlib import Path
 
 import click
 
-from geoclassify.cli.options import (batch_size_option, bands_option, is_verbose, model_options, progress_reporter,
-                                     stride_option, verbosity_options)
+from geoclassify.cli.options import (
+    bands_option,
+    batch_size_option,
+    is_verbose,
+    model_options,
+    progress_reporter,
+    stride_option,
+    verbosity_options,
+)
 from geoclassify.cli.polygonize import vector_output_options
 from geoclassify.errors import GeoclassifyError, OutputError
 
@@ -108,6 +115,11 @@ def predict_many(ctx: click.Context, args: list[str], output: str, probabilities
 
 
 def model_threads(scheduler: str | None) -> int | None:
+    """The model's threads per worker for `--scheduler` (None: the process's own setting).
+
+    Raises:
+        ConfigError: a `local:N` spec without a valid N.
+    """
     from geoclassify.inference.distributed import model_threads
 
     return model_threads(scheduler) if scheduler else None
@@ -126,12 +138,23 @@ def make_runner(source, client):
 
 
 def cluster(scheduler: str | None):
+    """A context manager giving the Dask client of `--scheduler`, or None without one (run here).
+
+    Raises:
+        ConfigError: `--scheduler` is neither tcp://HOST:PORT nor local:N (on entering).
+        ClusterError: the cluster cannot be reached, has no workers, or runs another geoclassify (on entering).
+    """
     from geoclassify.inference.distributed import dask_client
 
     return nullcontext() if scheduler is None else dask_client(scheduler)
 
 
 def output_folder(path: str | None, what: str) -> Path | None:
+    """The folder named by option `what` for several scenes (None when the option is not given); not created here.
+
+    Raises:
+        OutputError: `path` is an existing file.
+    """
     if path is None:
         return None
     folder = Path(path)

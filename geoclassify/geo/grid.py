@@ -19,10 +19,12 @@ class Grid:
 
     @classmethod
     def from_dataset(cls, dataset) -> "Grid":
+        """The grid of an open rasterio dataset; an empty CRS becomes None."""
         return cls(dataset.height, dataset.width, dataset.transform, dataset.crs or None)
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
         return self.height, self.width
 
     @property

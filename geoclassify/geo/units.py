@@ -34,6 +34,7 @@ class GroundUnits:
 
     @property
     def geographic(self) -> bool:
+        """True for a geographic CRS (angular units, geodesic measures)."""
         return self.geod is not None
 
 

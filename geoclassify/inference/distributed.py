@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
-
 from geoclassify import __version__
 from geoclassify.errors import ClusterError, ConfigError, GeoclassifyError
 from geoclassify.inference.config import LoopOptions, ModelSource, absolute
@@ -219,6 +218,11 @@ def model_threads(spec: str) -> int | None:
 
 
 def local_workers(spec: str) -> int:
+    """N of a `local:N` scheduler spec: the worker processes of a local cluster.
+
+    Raises:
+        ConfigError: N is not a whole number of at least 1.
+    """
     try:
         n = int(spec.removeprefix("local:"))
     except ValueError:

@@ -27,6 +27,7 @@ GLOB_CHARS = "*?["
 
 
 def is_glob(arg: str) -> bool:
+    """Whether a scene argument is a glob pattern: it holds *, ? or [ and is not the name of an existing file."""
     return any(c in arg for c in GLOB_CHARS) and not Path(arg).exists()
 
 
@@ -116,10 +117,12 @@ class SceneReport:
 
     @property
     def failed(self) -> bool:
+        """Whether the scene failed."""
         return self.status.startswith("failed")
 
 
 def class_shares(counts: dict[str, int]) -> str:
+    """The classes found, with their share of the valid pixels, largest first (e.g. "crop 75%, forest 25%")."""
     total = sum(counts.values())
     if not total:
         return "none (all nodata)"
@@ -161,6 +164,7 @@ def run_jobs(jobs: list[SceneJob], runner: Runner, config: PredictConfig, polygo
 
 
 def scene_size(result: PredictResult) -> str:
+    """The scene's size in pixels as WIDTHxHEIGHT."""
     return f"{result.scene_width}x{result.scene_height}"
 
 

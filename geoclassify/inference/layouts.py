@@ -61,9 +61,11 @@ class ChipLayout:
 
     @property
     def total_windows(self) -> int:
+        """Chips over the whole scene (one per output pixel)."""
         return len(self.rows) * len(self.cols)
 
     def strips(self) -> list[Strip]:
+        """The scene's strips, top to bottom: the chips of `rows_per_strip` output rows each, full width."""
         width = self.cols[-1] + self.chip - self.cols[0]
         out = []
         for i, first in enumerate(range(0, len(self.rows), self.rows_per_strip)):
@@ -95,6 +97,7 @@ class ChipLayout:
         return None
 
     def assembler(self) -> ChipAssembler:
+        """A new assembler for this layout (made where the output is written)."""
         return ChipAssembler(self)
 
 
@@ -129,6 +132,7 @@ class BlendLayout:
 
     @property
     def total_windows(self) -> int:
+        """Tiles over the whole scene."""
         return len(self.rows) * len(self.cols)
 
     def done_rows(self, strip: Strip) -> int:
@@ -136,9 +140,17 @@ class BlendLayout:
         return self.tile if strip.index == len(self.rows) - 1 else self.stride
 
     def strips(self) -> list[Strip]:
+        """The scene's strips, top to bottom: one row of tiles each, `tile` rows high, full width with margins."""
         return [Strip(i, r, self.tile, self.cols[0], self.strip_width) for i, r in enumerate(self.rows)]
 
     def windows(self, strip: Strip, valid: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Tile offsets inside the strip (one row of tiles), and which tiles hold any valid pixel outside their
+        zero-weight margins.
+
+        Args:
+            strip: a strip of this layout.
+            valid: (strip height, strip width) bool, the strip's valid pixels.
+        """
         m, t = self.margin, self.tile
         offsets = [(0, c - strip.col) for c in self.cols]
         active = np.array([valid[m : t - m, x + m : x + t - m].any() for _, x in offsets], dtype=bool)
@@ -150,6 +162,7 @@ class BlendLayout:
         return valid[: self.done_rows(strip), left : left + self.grid.width].copy()
 
     def assembler(self) -> BlendAssembler:
+        """A new assembler for this layout, holding the blend accumulator (made where the output is written)."""
         return BlendAssembler(self)
 
 
@@ -215,7 +228,8 @@ def make_layout(grid: Grid, card: ModelCard, config: PredictConfig) -> Layout:
     """
     if card.task == "classification":
         if config.tile_size and config.tile_size != card.tile_size:
-            raise ConfigError(f"this chip classifier takes {card.tile_size}-pixel chips; --tile-size cannot change that")
+            raise ConfigError(f"this chip classifier takes {card.tile_size}-pixel chips; "
+                              "--tile-size cannot change that")
         return ChipLayout(grid, card.tile_size, config.stride or card.tile_size, card.num_classes)
     if config.stride:
         raise ConfigError("--stride applies to chip classifiers; for segmentation use --tile-size and --overlap")

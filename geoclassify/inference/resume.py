@@ -51,6 +51,7 @@ def file_identity(path: str | os.PathLike) -> dict:
 
 
 def readable(path: Path) -> bool:
+    """Whether GDAL can open `path` as a raster (a partial raster cut short by a kill may not open)."""
     try:
         rasterio.open(path).close()
     except RasterioError:
@@ -77,6 +78,7 @@ class PartialRun:
         self.fingerprint = json.loads(json.dumps({"geoclassify": __version__, **fingerprint}))  # as saved
 
     def exists(self) -> bool:
+        """Whether an earlier run left a manifest or any partial raster."""
         return self.manifest.exists() or any(p.exists() for p in self.rasters)
 
     def start(self, resume: bool) -> Checkpoint:
@@ -123,6 +125,7 @@ class PartialRun:
             tmp.write_text(text)
 
     def discard(self) -> None:
+        """Delete the partial rasters, their sidecars and the manifest (those that exist)."""
         for p in (*self.rasters, *(Path(f"{r}.aux.xml") for r in self.rasters), self.manifest):
             p.unlink(missing_ok=True)
 
@@ -157,6 +160,7 @@ class Checkpoints:
             self.saved, self.saved_at = True, time.monotonic()
 
     def commit(self) -> None:
+        """Move the finished rasters into place and delete the manifest."""
         self.sink.commit()
         self.partial.discard()
 

@@ -91,7 +91,14 @@ class Runner(Protocol):
     identity: dict  # what identifies the model, for the resume manifest
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
-                   on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]: ...
+                   on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]:
+        """Run the window loop over `strips` of `scene` and yield each strip with its output, in strip order.
+
+        Raises:
+            InputError: the scene cannot be read (damaged or truncated).
+            ClusterError: a runner on a cluster lost it.
+        """
+        ...
 
 
 class LocalRunner:
@@ -104,5 +111,10 @@ class LocalRunner:
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
                    on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]:
+        """Run the window loop here, with `loop.read_workers` read threads; each batch is reported to `on_batch`.
+
+        Raises:
+            InputError: the scene cannot be read (damaged or truncated).
+        """
         with StripReader(scene, loop.read_workers) as reader:
             yield from predict_strips(reader, layout, strips, self.predictor, loop, on_batch)

@@ -43,6 +43,7 @@ class OutputSink:
                 raise
 
     def write(self, rows: OutputRows) -> None:
+        """Write finished rows: classes by argmax (nodata where not valid), counted per class, and probabilities."""
         classes = np.argmax(rows.probs, axis=0).astype(np.uint8)
         classes[~rows.valid] = CLASS_NODATA
         self.counts += np.bincount(classes[rows.valid], minlength=len(self.counts))
@@ -57,21 +58,26 @@ class OutputSink:
                 self.probs.write(p, rows.row)
 
     def writers(self) -> list[RasterWriter]:
+        """The open raster writers: classes, then probabilities when asked for."""
         return [w for w in (self.classes, self.probs) if w is not None]
 
     def checkpoint(self) -> None:
+        """Save what each partial raster holds so far (see RasterWriter.checkpoint)."""
         for w in self.writers():
             w.checkpoint()
 
     def commit(self) -> None:
+        """Finish the rasters and move them into place, the classes raster last."""
         for w in reversed(self.writers()):
             w.commit()
 
     def close(self) -> None:
+        """Close the partial rasters and keep them, for a later --resume."""
         for w in self.writers():
             w.close()
 
     def abort(self) -> None:
+        """Close and delete the partial rasters: nothing is published."""
         for w in self.writers():
             w.abort()
 
@@ -85,10 +91,12 @@ class WindowProgress:
         bar.update(done.windows)
 
     def batch(self, strip: Strip, windows: int) -> None:
+        """Count a batch of `windows` of `strip`, unless the strip is replayed to rebuild the blend strip."""
         if strip.index >= self.resumed_strips:  # not a strip replayed to rebuild a blend strip
             self.bar.update(windows)
             self.counted += windows
 
     def strip_done(self, out: StripOutput) -> None:
+        """Count the strip's windows that no batch reported, and start counting the next strip."""
         self.bar.update(out.windows - self.counted)
         self.counted = 0

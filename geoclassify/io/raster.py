@@ -50,4 +50,5 @@ class Scene:
 
     @property
     def resampled(self) -> bool:
+        """True when native pixels are warped onto a different working grid."""
         return self.resampling is not None

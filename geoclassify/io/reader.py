@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
@@ -97,6 +97,7 @@ class StripReader:
         return strip.data, strip.valid
 
     def close(self) -> None:
+        """Wait for the reads in flight, drop those not started, and close every thread's dataset."""
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
         for ds, src in self._handles:

@@ -15,8 +15,8 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
 from geoclassify.errors import OutputError
-from geoclassify.io.atomic import publish, temp_beside
 from geoclassify.geo.grid import Grid
+from geoclassify.io.atomic import publish, temp_beside
 
 log = logging.getLogger("geoclassify")
 
@@ -40,7 +40,8 @@ def check_output_path(path: str | os.PathLike, overwrite: bool, what: str = "out
 def category_aux_xml(class_names: list[str]) -> str:
     """A GDAL PAM sidecar holding the category names of band 1."""
     cats = "".join(f"      <Category>{escape(n)}</Category>\n" for n in class_names)
-    return f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n{cats}    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n'
+    return (f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n{cats}    </CategoryNames>\n'
+            '  </PAMRasterBand>\n</PAMDataset>\n')
 
 
 class RasterWriter:
@@ -140,6 +141,7 @@ class RasterWriter:
             self.tmp = None
 
     def abort(self) -> None:
+        """Close and delete the temporary file and its sidecar: nothing is published. A no-op once committed."""
         if self.tmp is None:
             return
         try:

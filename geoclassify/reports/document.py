@@ -13,6 +13,8 @@ from geoclassify.io.atomic import write_atomic
 
 @dataclass
 class Table:
+    """A titled table: column names and rows of cell values (formatted by `fmt`)."""
+
     title: str
     header: list[str]
     rows: list[list[Any]]
@@ -20,6 +22,8 @@ class Table:
 
 @dataclass
 class Report:
+    """A report's content: title, key figures (name, value), tables and plots already saved as PNG files."""
+
     title: str
     summary: list[tuple[str, Any]] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
@@ -27,7 +31,7 @@ class Report:
 
 
 def fmt(value: Any) -> str:
-    """Table cell text: 4 significant decimals for floats, an em dash for missing values."""
+    """Table cell text: floats with 4 decimals (whole, with thousands separators, from 1000), an em dash for None."""
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -36,12 +40,14 @@ def fmt(value: Any) -> str:
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown (pipe) table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def to_markdown(report: Report) -> str:
+    """The report as Markdown (report.md), plots linked by file name."""
     parts = [f"# {report.title}", ""]
     parts += [f"- **{key}**: {fmt(value)}" for key, value in report.summary]
     for table in report.tables:
@@ -65,6 +71,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#22
 
 
 def to_html(report: Report) -> str:
+    """The report as one self-contained HTML page (report.html) except for the plots, linked by file name."""
     summary = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(fmt(v))}</li>" for k, v in report.summary)
     tables = "".join(_html_table(t) for t in report.tables)
     figures = "".join(f'<figure><img src="{html.escape(name)}" alt="{html.escape(caption)}">'

@@ -71,6 +71,10 @@ def run_plots(model_path: str, card: ModelCard, out: Path) -> tuple[list[tuple[s
 
 
 def chip_report(model: str, card: ModelCard, data: str, metrics: dict[str, Any], run: str | None) -> Report:
+    """The report of a chip evaluation: key figures, per-class metrics with a macro row, the confusion matrix.
+
+    `metrics` comes from `chip_metrics` (with model and data added); `run` is the training run folder, or None.
+    """
     names = metrics["class_names"]
     summary = [("model", model), ("architecture", card.architecture), ("data", data),
                ("decision", metrics["decision"]), ("accuracy", metrics["accuracy"]),

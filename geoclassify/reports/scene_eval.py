@@ -24,10 +24,10 @@ from geoclassify.errors import InputError
 from geoclassify.io.raster import open_dataset
 from geoclassify.io.writer import CLASS_NODATA
 from geoclassify.models.card import ModelCard
+from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.reports import plots
 from geoclassify.reports.document import Report, Table, write_report
 from geoclassify.reports.metrics import pixel_metrics
-from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.reports.sources import align_classes
 
 if TYPE_CHECKING:
@@ -73,6 +73,11 @@ class LabelReader:
                              height=prediction.height * factor, add_alpha=True, resampling=Resampling.nearest)
 
     def to_classes(self, codes: np.ndarray) -> np.ndarray:
+        """Label codes (any shape) to the model's class indexes, uint8, through the class mapping if one is given.
+
+        Raises:
+            InputError: a code is not a class index of the model (without a mapping), or not in the mapping.
+        """
         if self.mapping is not None:
             return self.mapping.apply(codes, self.where)
         bad = (codes >= self.num_classes) & (codes != IGNORE)
@@ -99,6 +104,7 @@ class LabelReader:
         return block_majority(fine, f, self.num_classes)
 
     def close(self) -> None:
+        """Close the warped view and the label raster."""
         self.vrt.close()
         self.src.close()
 
@@ -129,6 +135,7 @@ def confusion_by_blocks(prediction, labels: LabelReader, n: int) -> np.ndarray:
 
 
 def palette(card: ModelCard) -> np.ndarray:
+    """(256, 3) uint8 RGB of each class index (the card's colours; black beyond the classes, nodata included)."""
     table = np.zeros((256, 3), dtype=np.uint8)
     table[: card.num_classes] = np.asarray(card.class_colors, dtype=np.uint8)
     return table
@@ -158,6 +165,7 @@ def preview(scene: str, bands: tuple[int, ...], prediction, labels: LabelReader,
 
 
 def scene_report(model: str, scene: str, labels: str, metrics: dict[str, Any]) -> Report:
+    """The report of a scene evaluation: key figures, IoU and F1 per class, the confusion matrix in pixels."""
     names = metrics["class_names"]
     summary = [("model", model), ("scene", scene), ("labels", labels), ("labelled pixels compared", metrics["pixels"]),
                ("pixel accuracy", metrics["pixel_accuracy"]), ("mean IoU", metrics["mean_iou"]),

@@ -25,6 +25,8 @@ class ClassMismatchError(ConfigError):
 
 @dataclass(frozen=True)
 class ChipSet:
+    """Labelled chips: the class names, each chip's path and class index (labels: (n,) int), and what they are."""
+
     class_names: list[str]
     paths: list[str]
     labels: np.ndarray

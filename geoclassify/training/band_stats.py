@@ -17,6 +17,7 @@ class RunningBandStats:
         self.dtype = ""
 
     def add(self, image: np.ndarray) -> None:
+        """Add a (height, width, bands) image (raw units); the first image added sets `dtype`."""
         pixels = image.reshape(-1, image.shape[-1]).astype(np.float64)
         n, mean = len(pixels), pixels.mean(0)
         m2 = ((pixels - mean) ** 2).sum(0)

@@ -26,12 +26,20 @@ S2_GRID = 172  # 64-pixel chips across a 10980-pixel Sentinel-2 tile
 
 @dataclass(frozen=True)
 class Sample:
+    """One labelled chip: its file, class index and place."""
+
     path: str
     label: int
     group: str  # the place it comes from: samples of one group never straddle splits
 
 
 def group_of(path: Path, data: DataConfig) -> str:
+    """The place a chip comes from, by `data.split`: its Sentinel-2 tile and block of `data.block` x `data.block`
+    chips (s2-blocks), the first group of `data.group_pattern` (pattern), or the file name itself (name).
+
+    Raises:
+        ConfigError: an unknown split, or a chip name that the split's pattern does not match.
+    """
     if data.split == "s2-blocks":
         match = S2_CHIP.search(path.name)
         if match is None:
@@ -88,6 +96,8 @@ def read_image(path: str, bands: list[int]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BandStats:
+    """Per-band mean and std in raw units, the images' dtype and the number of bands."""
+
     mean: list[float]
     std: list[float]
     dtype: str

@@ -15,12 +15,18 @@ IGNORE = 255  # label value of pixels that take no part in the loss
 
 @dataclass(frozen=True)
 class ClassMapping:
+    """A class mapping file, loaded: the classes in order, their colours and a lookup table from label code."""
+
     class_names: tuple[str, ...]
     colors: dict[str, list[int]]
     lut: np.ndarray  # code -> class index; IGNORE for nodata; -1 for unmapped codes
 
     def apply(self, labels: np.ndarray, where: str = "labels") -> np.ndarray:
-        """Map a label array; codes the mapping does not know are an error naming them."""
+        """Map a label array; codes the mapping does not know are an error naming them.
+
+        Raises:
+            InputError: a label is not an integer within the table, or its code is in no class.
+        """
         if labels.dtype.kind not in "iu" or labels.max(initial=0) >= len(self.lut) or labels.min(initial=0) < 0:
             raise InputError(f"{where}: label values must be integers 0-{len(self.lut) - 1}")
         mapped = self.lut[labels]
@@ -31,6 +37,11 @@ class ClassMapping:
 
 
 def parse_codes(items: list, name: str) -> list[int]:
+    """The codes of class `name`'s list: integers and inclusive ranges written "1-61".
+
+    Raises:
+        ConfigError: an item is neither.
+    """
     codes = []
     for item in items:
         text = str(item)
@@ -43,6 +54,14 @@ def parse_codes(items: list, name: str) -> list[int]:
 
 
 def load_class_mapping(path: str | Path, size: int = 256) -> ClassMapping:
+    """Load a class mapping YAML file: `classes` (name -> codes, in the model's order), `nodata` codes, `colors`.
+
+    `size` is the lookup table's length: the label codes it can map (0 to size - 1).
+
+    Raises:
+        ConfigError: the file is missing, has no `classes` mapping, lists something that is neither a code nor a
+            range, or maps a code twice.
+    """
     try:
         spec = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:

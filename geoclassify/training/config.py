@@ -19,8 +19,9 @@ class DataConfig:
 
     source: str = "chips"  # chips: one folder per class; scene: scenes with label rasters
     path: str = ""
-    scenes: list[dict[str, str]] = field(default_factory=list)  # scene: [{image: a.tif, labels: a.tif | polygons: a.gpkg}]
-    class_mapping: str = ""  # scene + label rasters: YAML mapping label codes to classes (examples/cdl_agricultural.yaml)
+    # scene: [{image: a.tif, labels: a.tif | polygons: a.gpkg}]
+    scenes: list[dict[str, str]] = field(default_factory=list)
+    class_mapping: str = ""  # scene + label rasters: YAML mapping codes to classes (examples/cdl_agricultural.yaml)
     polygon_classes: list[str] = field(default_factory=list)  # scene + polygons: class names, the first = background
     class_field: str = ""  # scene + polygons: attribute holding class names (none: every polygon is the second class)
     mask_colors: dict[str, list[int]] = field(default_factory=dict)  # scene + colour masks: class name -> [r, g, b]
@@ -46,7 +47,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    framework: str = "torch"  # torch | keras (a Keras ResNet-50 trained in its own process; pip install geoclassify[keras])
+    """The model to train: framework, architecture, pretrained weights and the architecture's own arguments."""
+
+    framework: str = "torch"  # torch | keras (a Keras ResNet-50 trained in its own process; needs geoclassify[keras])
     arch: str = "compact_cnn"
     pretrained: str | bool = False  # True: timm hub weights (internet); a path: a local weights file
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -54,6 +57,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
+    """The optimisation: epochs, batch size, optimizer and schedule, regularisation, mixed precision."""
+
     epochs: int = 10
     batch_size: int = 64
     optimizer: str = "adamw"  # adamw | adam
@@ -72,6 +77,8 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class LoaderConfig:
+    """The data loader: worker processes, read-ahead, the sample cache and augmentation."""
+
     workers: int = 2
     prefetch_factor: int = 2
     persistent_workers: bool = True
@@ -81,6 +88,8 @@ class LoaderConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """A whole training configuration: data, model, optimisation, loader, seed and device."""
+
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -89,9 +98,11 @@ class TrainConfig:
     device: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as nested dicts (sections as YAML has them)."""
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
+        """The configuration as YAML that `load_config` reads back, keys in field order."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
@@ -115,6 +126,11 @@ def _build(cls, values: dict[str, Any], where: str):
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    """A TrainConfig from nested dicts (None or empty: the defaults).
+
+    Raises:
+        ConfigError: an unknown key (with close matches), or a section that is not a mapping.
+    """
     return _build(TrainConfig, values or {}, "")
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 from rasterio.features import rasterize
-from rasterio.windows import Window, bounds as window_bounds, transform as window_transform
+from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
+from rasterio.windows import transform as window_transform
 
 from geoclassify.errors import ConfigError, InputError
 
@@ -30,7 +32,8 @@ class PolygonLabels:
         frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
         if class_field:
             if class_field not in frame.columns:
-                raise ConfigError(f"{path} has no attribute {class_field!r}; it has {', '.join(map(str, frame.columns))}")
+                raise ConfigError(f"{path} has no attribute {class_field!r}; "
+                                  f"it has {', '.join(map(str, frame.columns))}")
             names = frame[class_field].astype(str)
             unknown = sorted(set(names) - set(class_names[1:]))
             if unknown:

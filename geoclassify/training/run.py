@@ -19,6 +19,7 @@ CONFIG, CHECKPOINT, METRICS_CSV, METRICS_JSON = "config.yaml", "checkpoint.pt", 
 
 
 def git_commit() -> str | None:
+    """The commit of the geoclassify checkout this module runs from; None outside a git checkout or without git."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
@@ -59,6 +60,12 @@ class RunDir:
         write_atomic(self.path / "run.json", json.dumps(info, indent=2).encode())
 
     def load_config(self) -> TrainConfig:
+        """The run's resolved config (config.yaml), to resume it.
+
+        Raises:
+            OutputError: the folder has no config.yaml (not a run directory).
+            ConfigError: the config holds an unknown key.
+        """
         import yaml
 
         file = self.path / CONFIG
@@ -67,6 +74,7 @@ class RunDir:
         return config_from_dict(yaml.safe_load(file.read_text()))
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
+        """Write the per-epoch metrics so far as metrics.json and metrics.csv (columns: every key seen, in order)."""
         write_atomic(self.path / METRICS_JSON, json.dumps(history, indent=2).encode())
         buf = io.StringIO()
         keys = list(dict.fromkeys(k for row in history for k in row))
@@ -76,6 +84,7 @@ class RunDir:
         write_atomic(self.path / METRICS_CSV, buf.getvalue().encode())
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Save the training state (torch.save) as checkpoint.pt, replacing the previous one atomically."""
         import torch
 
         buf = io.BytesIO()
@@ -83,6 +92,11 @@ class RunDir:
         write_atomic(self.path / CHECKPOINT, buf.getvalue())
 
     def load_checkpoint(self) -> dict[str, Any]:
+        """The training state of checkpoint.pt, on the CPU (weights_only: tensors and plain containers).
+
+        Raises:
+            OutputError: the run has no checkpoint.pt.
+        """
         import torch
 
         file = self.path / CHECKPOINT

@@ -34,6 +34,8 @@ LABEL_KINDS = ("labels", "polygons", "mask")  # label raster of codes, label pol
 
 @dataclass(frozen=True)
 class ScenePair:
+    """A scene and its labels: a label raster of codes, label polygons or a colour mask (`kind`, see LABEL_KINDS)."""
+
     image: str
     labels: str
     kind: str = "labels"
@@ -52,6 +54,7 @@ class Block:
 
 
 def same_grid(a, b) -> bool:
+    """Whether two open rasters share CRS, transform and shape: pixel (row, col) is the same place in both."""
     return a.crs == b.crs and a.transform.almost_equals(b.transform) and a.shape == b.shape
 
 
@@ -108,6 +111,12 @@ def scene_pairs(data: DataConfig) -> list[ScenePair]:
 
 
 def polygon_labels(pair: ScenePair, crs, data: DataConfig) -> PolygonLabels:
+    """The label polygons of a pair, in the scene's `crs`, with the configured classes and class field.
+
+    Raises:
+        InputError: the polygons cannot be read, or name a class that is not configured.
+        ConfigError: the polygons lack `data.class_field`.
+    """
     return PolygonLabels(pair.labels, crs, list(data.polygon_classes), data.class_field)
 
 
@@ -204,11 +213,13 @@ def random_windows(blocks: list[Block], size: int, count: int, rng: np.random.Ge
     out = []
     for i in picks:
         b = blocks[i]
-        out.append((b.scene, b.row + int(rng.integers(0, b.height - size + 1)), b.col + int(rng.integers(0, b.width - size + 1))))
+        out.append((b.scene, b.row + int(rng.integers(0, b.height - size + 1)),
+                    b.col + int(rng.integers(0, b.width - size + 1))))
     return out
 
 
-def window_stats(reader: SceneReader, blocks: list[Block], size: int, n: int = 64) -> tuple[list[float], list[float], str, np.ndarray]:
+def window_stats(reader: SceneReader, blocks: list[Block], size: int,
+                 n: int = 64) -> tuple[list[float], list[float], str, np.ndarray]:
     """Band mean/std, dtype and class pixel counts from up to `n` training windows."""
     rng = np.random.default_rng(0)
     stats, counts = RunningBandStats(), np.zeros(len(reader.mapping.class_names), dtype=np.int64)

@@ -19,7 +19,8 @@ def unit_hash(text: str) -> float:
 
 def assign_split(group: str, data: DataConfig) -> str:
     """test: groups named in data.test_groups (or a hashed fraction of groups); then val; else train."""
-    if any(group.startswith(g) for g in data.test_groups) or (not data.test_groups and unit_hash(group) < data.test_fraction):
+    forced = any(group.startswith(g) for g in data.test_groups)
+    if forced or (not data.test_groups and unit_hash(group) < data.test_fraction):
         return "test"
     return "val" if unit_hash("val/" + group) < data.val_fraction else "train"
 

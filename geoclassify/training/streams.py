@@ -35,12 +35,17 @@ class ChipStream(IterableDataset):
         self._epoch = mp.Value("i", 0)
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that orders and augments the next pass, in every worker."""
         self._epoch.value = epoch
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def load(self, sample: Sample) -> np.ndarray:
+        """A sample's (height, width, bands) image, from `cache_dir` when it holds it (else decoded and cached there).
+
+        Errors reading or decoding the file pass through (`__iter__` yields them as "bad" samples).
+        """
         if self.cache_dir is None:
             return read_image(sample.path, self.bands)
         key = hashlib.sha1(f"{sample.path}|{self.bands}".encode()).hexdigest()
@@ -87,9 +92,11 @@ class BatchNormalizer:
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(-1, 1, 1)
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, bands, height, width) raw pixels -> normalised float32 on the device."""
         return (x.to(self.device, non_blocking=True).to(torch.float32) - self.mean) / self.std
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
+        """Class indexes (batch,) or (batch, height, width) -> int64 on the device."""
         return y.to(self.device, non_blocking=True).long()
 
 
@@ -115,6 +122,7 @@ class SceneWindowStream(IterableDataset):
         self._fixed = block_windows(blocks, size) if count is None else None
 
     def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that draws and augments the next pass's windows, in every worker."""
         self._epoch.value = epoch
 
     def __len__(self) -> int:

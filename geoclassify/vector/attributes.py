@@ -66,6 +66,7 @@ class Measure:
         return float(area[0] - area[1:].sum()), length
 
     def __call__(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Areas (m²) and perimeters (m, holes included) of an array of n world-coordinate polygons: two (n,) arrays."""
         if self.geod is None:
             return shapely.area(geoms) * self.factor**2, shapely.length(geoms) * self.factor
         if self.factor != 1.0:
@@ -82,7 +83,7 @@ def feature_batch(polys: Polygons, names: np.ndarray, measure: Measure, transfor
     """One record batch of features from finished regions (GEOS polygons)."""
     geoms = to_world(polys.geoms, transform)
     area, perimeter = measure(geoms)
-    return record_batch(polys, names, area, perimeter, wkb_array(geoms), schema)
+    return _record_batch(polys, names, area, perimeter, wkb_array(geoms), schema)
 
 
 def large_feature(polys: Polygons, names: np.ndarray, measure: Measure, transform: Affine,
@@ -90,7 +91,7 @@ def large_feature(polys: Polygons, names: np.ndarray, measure: Measure, transfor
     """One large region held as Rings, measured from them; its WKB is written later, straight from them."""
     rings = polys.geoms[0]
     area, perimeter = measure.of_rings(rings, transform)
-    return LargeFeature(attribute_columns(polys, names, np.array([area]), np.array([perimeter]), schema), rings,
+    return LargeFeature(_attribute_columns(polys, names, np.array([area]), np.array([perimeter]), schema), rings,
                         transform)
 
 
@@ -119,8 +120,9 @@ class LargeFeature:
         return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
 
 
-def attribute_columns(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
-                      schema: pa.Schema) -> list[pa.Array]:
+def _attribute_columns(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
+                       schema: pa.Schema) -> list[pa.Array]:
+    """The attribute columns of `schema` for n regions (`names`, `area`, `perimeter`: (n,) arrays)."""
     columns = [pa.array(polys.classes.astype(np.int32)), pa.array(names, pa.string()), pa.array(area),
                pa.array(perimeter)]
     if CONFIDENCE_FIELD[0] in schema.names:
@@ -130,6 +132,7 @@ def attribute_columns(polys: Polygons, names: np.ndarray, area: np.ndarray, peri
     return columns
 
 
-def record_batch(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
-                 geometry: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
-    return pa.record_batch(attribute_columns(polys, names, area, perimeter, schema) + [geometry], schema=schema)
+def _record_batch(polys: Polygons, names: np.ndarray, area: np.ndarray, perimeter: np.ndarray,
+                  geometry: pa.Array, schema: pa.Schema) -> pa.RecordBatch:
+    """The attribute columns and the WKB `geometry` column as one record batch."""
+    return pa.record_batch(_attribute_columns(polys, names, area, perimeter, schema) + [geometry], schema=schema)

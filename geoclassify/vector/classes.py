@@ -37,9 +37,11 @@ class Strip:
 
     @property
     def height(self) -> int:
+        """Rows in the strip."""
         return self.classes.shape[0]
 
     def with_classes(self, classes: np.ndarray) -> "Strip":
+        """The same strip with other (h, w) classes (a sieved copy), mask and confidence kept."""
         return replace(self, classes=classes)
 
 
@@ -73,6 +75,7 @@ class OpenRaster:
         """Raise if the dataset is not what is needed."""
 
     def close(self) -> None:
+        """Close the dataset."""
         self.ds.close()
 
     def __enter__(self):
@@ -103,13 +106,16 @@ class ClassRaster(OpenRaster):
 
     @property
     def width(self) -> int:
+        """Columns of the raster."""
         return self.grid.width
 
     @property
     def height(self) -> int:
+        """Rows of the raster."""
         return self.grid.height
 
     def name_of(self, class_id: int) -> str:
+        """The name of a class id; class_<id> when the raster names no such class."""
         return self.names[class_id] if 0 <= class_id < len(self.names) else f"class_{class_id}"
 
     def class_ids(self, names: tuple[str, ...] | None) -> frozenset[int] | None:
@@ -132,6 +138,7 @@ class ClassRaster(OpenRaster):
         return pixel_size_metres(self.grid) or self.grid.res
 
     def read(self, row: int, height: int) -> Strip:
+        """Rows `row` .. `row + height` as a strip, in a dtype that rasterio.features.shapes accepts."""
         window = Window(0, row, self.width, height)
         classes = self.ds.read(1, window=window)
         if classes.dtype.name not in SHAPES_DTYPES:

@@ -34,6 +34,7 @@ def release_free_memory() -> None:
 
 
 def quoted(name: str) -> str:
+    """`name` as an SQL identifier in double quotes (inner quotes doubled)."""
     return '"' + name.replace('"', '""') + '"'
 
 

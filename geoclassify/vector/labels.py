@@ -18,6 +18,7 @@ class StripLabels:
 
     @property
     def count(self) -> int:
+        """Number of regions n."""
         return len(self.classes) - 1
 
 

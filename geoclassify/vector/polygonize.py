@@ -82,6 +82,8 @@ class PolygonizeOptions:
 
 @dataclass(frozen=True)
 class PolygonizeResult:
+    """What a polygonize run wrote: the output path, its format label and layer, the counts, the time taken."""
+
     output: str
     format: str
     layer: str
@@ -99,6 +101,7 @@ def log_polygons(result: PolygonizeResult) -> None:
 
 
 def default_block_rows(width: int) -> int:
+    """Rows per strip for a raster `width` pixels wide: about BLOCK_PIXELS pixels, between 16 and 4096 rows."""
     return int(np.clip(BLOCK_PIXELS // max(width, 1), 16, 4096))
 
 
@@ -133,6 +136,7 @@ class PolygonizeRun:
         return None
 
     def classified(self) -> Iterator[Strip]:
+        """The raster's strips of classes, sieved when a minimum area is set (then the raster is read twice)."""
         threshold = self.sieve_threshold()
         if not threshold:
             yield from self.strips("polygonize")
@@ -152,6 +156,11 @@ class PolygonizeRun:
         return strip.valid & np.isin(strip.classes, list(self.keep))
 
     def regions(self) -> Iterator[Polygons]:
+        """The finished regions, strip by strip (regions cut by strip edges joined), with their confidence sums.
+
+        Raises:
+            InputError: a class has no band in the probabilities raster.
+        """
         joiner = RegionJoiner(self.raster.height)
         for strip in self.classified():
             if self.confidence is not None:
@@ -169,6 +178,11 @@ class PolygonizeRun:
         yield polys if self.keep is None else polys.take(np.isin(polys.classes, list(self.keep)))
 
     def batches(self) -> Iterator[pa.RecordBatch | LargeFeature]:
+        """The features to write: record batches, and each region too large for GEOS as a LargeFeature of its own.
+
+        Raises:
+            InputError: a class has no band in the probabilities raster.
+        """
         for polys in self.simplified() if self.options.simplify else self.regions():
             large = np.array([isinstance(g, Rings) for g in polys.geoms], bool)
             if (~large).any():

@@ -23,8 +23,8 @@ from rasterio import features
 
 from geoclassify.vector.classes import Strip
 from geoclassify.vector.labels import label_regions
-from geoclassify.vector.sieve import components
 from geoclassify.vector.rings import LARGE, polygon_of, rings_of
+from geoclassify.vector.sieve import components
 from geoclassify.vector.stitch import stitch
 
 
@@ -41,15 +41,18 @@ class Polygons:
         return len(self.geoms)
 
     def take(self, index) -> "Polygons":
+        """The polygons selected by `index` (a boolean mask or integer positions)."""
         return Polygons(self.geoms[index], self.classes[index], self.conf_sum[index], self.conf_n[index])
 
     @staticmethod
     def concat(parts: list["Polygons"]) -> "Polygons":
+        """The batches one after another (at least one part)."""
         return Polygons(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("geoms", "classes", "conf_sum",
                                                                                     "conf_n")))
 
     @staticmethod
     def of(geoms: list, classes: list, conf_sum: list, conf_n: list) -> "Polygons":
+        """A batch from lists, as arrays of the batch's dtypes (empty lists give an empty batch)."""
         return Polygons(np.array(geoms, dtype=object), np.array(classes, np.int64), np.array(conf_sum, np.float64),
                         np.array(conf_n, np.int64))
 
@@ -133,6 +136,7 @@ class OpenRegion:
     conf_n: int = 0
 
     def absorb(self, other: "OpenRegion") -> None:
+        """Add the pieces and confidence sums of `other` (a piece of the same region) to this region."""
         self.parts.extend(other.parts)
         self.conf_sum += other.conf_sum
         self.conf_n += other.conf_n

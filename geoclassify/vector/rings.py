@@ -30,9 +30,11 @@ class Rings:
 
     @property
     def vertices(self) -> int:
+        """Points in all the rings."""
         return sum(len(c) for c in self.chunks)
 
     def exterior(self) -> np.ndarray:
+        """(n, 2) int32 pixel coordinates of the exterior ring, closed (last point = first)."""
         return self.chunks[0][: self.lengths[0][0]]
 
     def holes(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
@@ -47,11 +49,13 @@ class Rings:
 
 
 def rings_of(polygon: shapely.Polygon) -> Rings:
+    """The rings of a pixel-space polygon (vertices on pixel corners, stored as int32), in one chunk."""
     coords, index = shapely.get_coordinates(shapely.get_rings(polygon), return_index=True)
     return Rings((coords.astype(np.int32),), (np.bincount(index),))
 
 
 def polygon_of(rings: Rings) -> shapely.Polygon:
+    """The GEOS polygon of `rings`, in pixel coordinates: the first ring its exterior, all the others holes."""
     coords = np.concatenate(rings.chunks).astype(np.float64)
     offsets = np.r_[0, np.cumsum(np.concatenate(rings.lengths))]
     polygon_offsets = np.array([0, len(offsets) - 1])

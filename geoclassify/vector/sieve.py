@@ -60,6 +60,7 @@ class RegionTable:
         self._bottom: tuple[np.ndarray, np.ndarray] | None = None  # piece ids and classes along the last bottom row
 
     def add(self, lab: StripLabels) -> None:
+        """Record the next strip's labelled pieces (strips in order, top to bottom) and link them to the strip above."""
         offset = self.pieces
         self.offsets.append(offset)
         self.sizes.append(np.bincount(lab.labels.ravel(), minlength=lab.count + 1)[1:])
@@ -76,6 +77,7 @@ class RegionTable:
         self._bottom = piece_ids(lab.labels[-1], offset), lab.classes[lab.labels[-1]]
 
     def piece_classes(self) -> np.ndarray:
+        """The input class of every piece recorded so far, in piece id order."""
         return np.concatenate(self.classes) if self.classes else np.zeros(0, np.int64)
 
     def decide(self, threshold: float) -> tuple[np.ndarray, int]:

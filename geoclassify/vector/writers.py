@@ -56,6 +56,9 @@ def shapefile_names(schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> tup
 
 def write_ogr(tmp: Path, fmt: VectorFormat, layer: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
               crs) -> None:
+    """Write the batches as one layer of an OGR format into `tmp` (pyogrio); a GeoPackage gets its geometry column
+    last, so that large features can be appended to it. pyogrio's errors pass through (write_features reports them).
+    """
     options = {"RFC7946": "YES"} if fmt.name == "geojson" and crs is not None else None
     if fmt.name == "shp":
         schema, batches = shapefile_names(schema, batches)
@@ -79,6 +82,7 @@ def geoparquet_metadata(crs) -> dict[bytes, bytes]:
 
 
 def write_geoparquet(tmp: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], crs) -> None:
+    """Write the batches into `tmp` as GeoParquet, batch by batch (zstd-compressed row groups)."""
     schema = schema.with_metadata(geoparquet_metadata(crs))
     with pq.ParquetWriter(str(tmp), schema, compression="zstd") as writer:
         for batch in batches:
