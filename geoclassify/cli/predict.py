@@ -80,7 +80,7 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
                            resample=not no_resample, probabilities_dtype=probabilities_dtype, cog=cog,
                            overwrite=overwrite, read_workers=read_workers, resume=resume,
                            checkpoint_seconds=checkpoint_seconds)
-    source = ModelSource(model, device, amp, card, model_threads(scheduler))
+    source = ModelSource(model, device, amp, card, threads_per_worker(scheduler))
     if many:
         predict_many(ctx, args, output, probabilities, vector, polygons, config, source, scheduler)
         return
@@ -114,7 +114,7 @@ def predict_many(ctx: click.Context, args: list[str], output: str, probabilities
         raise GeoclassifyError(f"{failed} of {len(reports)} scenes failed (see the summary above)")
 
 
-def model_threads(scheduler: str | None) -> int | None:
+def threads_per_worker(scheduler: str | None) -> int | None:
     """The model's threads per worker for `--scheduler` (None: the process's own setting).
 
     Raises:
