@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from geoclassify.models.registry import create_model
+from geoclassify.models.factory import create_model
 from geoclassify.training.augment import build_augment
 from geoclassify.training.chips import band_stats, read_image, scan_chip_folders, split_by_place
 from geoclassify.training.class_mapping import IGNORE

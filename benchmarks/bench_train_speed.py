@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from geoclassify.models.registry import count_parameters, create_model
+from geoclassify.models.factory import count_parameters, create_model
 
 ARCHS = ["compact_cnn", "mobilenetv2_100", "resnet50", "efficientnet_b3", "densenet121", "cnn_vit"]
 

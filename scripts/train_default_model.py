@@ -25,7 +25,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 
 from geoclassify.models.card import ModelCard
 from geoclassify.models.files import save_model
-from geoclassify.models.registry import count_parameters, create_model
+from geoclassify.models.factory import count_parameters, create_model
 
 CLASSES = ("non_agricultural", "agricultural")
 FOLDERS = ("non_agri", "agri")

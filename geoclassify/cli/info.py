@@ -7,21 +7,13 @@ import click
 from geoclassify.cli.options import verbosity_options
 
 
-
 @click.command()
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @verbosity_options
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info(model: str | None, as_json: bool) -> None:
     """Print the model card of MODEL (default: the bundled model)."""
-    from geoclassify.inference.onnx_backend import is_onnx, read_onnx_card
-    from geoclassify.models.files import default_model_path, read_card
-    from geoclassify.models.keras_file import is_keras, read_keras_card
+    from geoclassify.models.files import default_model_path, read_model_card
 
-    if model and is_onnx(model):
-        card = read_onnx_card(model)
-    elif model and is_keras(model):
-        card = read_keras_card(model)
-    else:
-        card = read_card(model or default_model_path())
+    card = read_model_card(model or default_model_path())
     click.echo(card.to_json() if as_json else card.describe())

@@ -7,14 +7,13 @@ import click
 from geoclassify.cli.options import verbosity_options
 
 
-
 @click.command()
 @verbosity_options
 @click.option("--classes", default=2, show_default=True, help="Classes used to count parameters.")
 @click.option("--bands", default=3, show_default=True, help="Input bands used to count parameters.")
 def models(classes: int, bands: int) -> None:
     """List the architectures geoclassify can build, with parameter counts."""
-    from geoclassify.models.registry import count_parameters, create_model, list_models
+    from geoclassify.models.factory import count_parameters, create_model, list_models
 
     for entry in list_models():
         n = count_parameters(create_model(entry.name, bands, classes))

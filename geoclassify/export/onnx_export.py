@@ -78,7 +78,7 @@ def check_agreement(model, example, output: Path) -> float:
     """Largest absolute difference between torch and ONNX Runtime logits on the example batch."""
     import torch
 
-    from geoclassify.inference.onnx_backend import open_session
+    from geoclassify.models.onnx_file import open_session
 
     with torch.inference_mode():
         expected = model(example).numpy()

@@ -16,7 +16,7 @@ import numpy as np
 
 from geoclassify.errors import ConfigError
 from geoclassify.export.onnx_export import ExportError, import_onnx, save_with_card, with_provenance
-from geoclassify.inference.onnx_backend import read_onnx_card
+from geoclassify.models.onnx_file import read_onnx_card
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import ModelCard
 from geoclassify.optional import require

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from geoclassify.errors import ConfigError
+from geoclassify.models import files as model_files
 from geoclassify.models.card import ModelCard
+from geoclassify.models.keras_file import onnx_beside
 
 if TYPE_CHECKING:  # torch loads only for torch models: an ONNX model runs without it
     import torch
@@ -27,6 +30,17 @@ class Predictor(Protocol):
 
 
 def resolve_device(device: str) -> "torch.device":
+    """The torch device for --device auto|cpu|cuda.
+
+    Args:
+        device: "auto" (CUDA when available), "cpu" or "cuda".
+
+    Returns:
+        The device.
+
+    Raises:
+        ConfigError: `device` is not one of the three, or is "cuda" and no CUDA GPU is available.
+    """
     import torch
 
     if device == "auto":
@@ -41,7 +55,7 @@ def resolve_device(device: str) -> "torch.device":
 class TorchPredictor:
     """Runs a torch model in inference mode: normalisation on the device, channels_last, optional AMP."""
 
-    def __init__(self, model: "nn.Module", card: ModelCard, device: str = "auto", amp: bool = False):
+    def __init__(self, model: "nn.Module", card: ModelCard, device: str = "auto", amp: bool = False) -> None:
         import torch
 
         self.card = card
@@ -55,7 +69,7 @@ class TorchPredictor:
         self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device).view(shape)
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device).view(shape)
 
-    def _autocast(self):
+    def _autocast(self) -> contextlib.AbstractContextManager:
         import torch
 
         if not self.amp:
@@ -64,6 +78,7 @@ class TorchPredictor:
         return torch.autocast(self.device.type, dtype=dtype)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32."""
         import torch
         import torch.nn.functional as F
 
@@ -75,49 +90,90 @@ class TorchPredictor:
             return F.softmax(logits.float(), dim=1).cpu().numpy()
 
 
+def runnable_format(model_path: str | os.PathLike) -> model_files.ModelFormat:
+    """The format of a model file that geoclassify can run: a torch model or an ONNX model.
+
+    Args:
+        model_path: a model file (it need not exist).
+
+    Returns:
+        "safetensors" (run by torch) or "onnx" (run by ONNX Runtime).
+
+    Raises:
+        ConfigError: it is a Keras model file (the message names the ONNX file to run instead).
+        ModelFileError: the suffix is none of .safetensors, .onnx and .keras.
+    """
+    fmt = model_files.model_format(model_path)
+    if fmt == "keras":
+        raise ConfigError(onnx_beside(model_path))
+    return fmt
+
+
 def load_predictor(model_path: str, device: str = "auto", amp: bool = False, card: str | None = None,
                    threads: int | None = None) -> Predictor:
-    """The backend follows the file: `.onnx` runs on ONNX Runtime (no torch), anything else is a torch model file.
+    """Load a model file to run: `.onnx` runs on ONNX Runtime (no torch), `.safetensors` is a torch model.
 
-    `card`: a card JSON file for an ONNX model that carries none (one not exported by geoclassify).
-    `threads`: ONNX Runtime's intra-op threads (torch takes its thread count from torch.set_num_threads).
+    Args:
+        model_path: the model file.
+        device: "auto", "cpu" or "cuda".
+        amp: a torch model runs under autocast (float16 on CUDA, bfloat16 on the CPU).
+        card: a card JSON file for an ONNX model that carries none (one not exported by geoclassify).
+        threads: ONNX Runtime's intra-op threads (torch takes its thread count from torch.set_num_threads).
+
+    Returns:
+        The predictor, its `source` set to the files it was loaded from.
+
+    Raises:
+        InputError: the model file or the card file is missing.
+        ModelFileError: the model file's suffix is unknown, or it is damaged, carries no card, or does not fit
+            its card.
+        ConfigError: it is a Keras model file (run its ONNX export), a card file was given for a torch model, or
+            `device` is invalid or unavailable.
+        GeoclassifyError: onnxruntime, needed for an ONNX model, is not installed.
     """
-    from geoclassify.inference.onnx_backend import OnnxPredictor, is_onnx
-    from geoclassify.models.keras_file import is_keras, onnx_beside
+    if runnable_format(model_path) == "onnx":
+        from geoclassify.inference.onnx_backend import OnnxPredictor
 
-    if is_keras(model_path):
-        raise ConfigError(onnx_beside(model_path))
-    if is_onnx(model_path):
         predictor = OnnxPredictor(model_path, device=device, card_path=card, threads=threads)
     else:
-        refuse_card_file(model_path, card)
-        from geoclassify.models.files import load_model
-
-        model, model_card = load_model(model_path)
+        model_files.refuse_card_file(model_path, card)
+        model, model_card = model_files.load_model(model_path)
         predictor = TorchPredictor(model, model_card, device=device, amp=amp)
     predictor.source = model_identity(model_path, card)
     return predictor
 
 
 def model_identity(model_path: str, card: str | None = None) -> dict:
-    """The model file (and card file) a predictor was loaded from, as the resume manifest records them."""
+    """The model file (and card file) a predictor was loaded from, as the resume manifest records them.
+
+    Args:
+        model_path: the model file.
+        card: the card file given with it, or None.
+
+    Returns:
+        {"file": identity of the model file, "card": identity of the card file or None}.
+    """
     from geoclassify.inference.resume import file_identity
 
     return {"file": file_identity(model_path), "card": file_identity(card) if card else None}
 
 
-def refuse_card_file(model_path: str, card: str | None) -> None:
-    if card is not None:
-        raise ConfigError(f"--card {card} applies to ONNX models only; {model_path} carries its own card")
-
-
 def read_model_card(model_path: str, card: str | None = None) -> ModelCard:
-    """A model's card without loading its weights (for a client whose workers run the model)."""
-    from geoclassify.inference.onnx_backend import card_from_session, is_onnx, open_session
+    """The card of a model that geoclassify can run, without loading its weights (for a client whose workers
+    run the model).
 
-    if is_onnx(model_path):
-        return card_from_session(open_session(model_path), model_path, card)
-    refuse_card_file(model_path, card)
-    from geoclassify.models.files import read_card
+    Args:
+        model_path: a `.safetensors` or `.onnx` model file.
+        card: a card JSON file for an ONNX model that carries none.
 
-    return read_card(model_path)
+    Returns:
+        The card.
+
+    Raises:
+        InputError: the model file or the card file is missing.
+        ModelFileError: the suffix is unknown, or the file is damaged or carries no card.
+        ConfigError: it is a Keras model file (run its ONNX export), or a card file was given for a torch model.
+        GeoclassifyError: onnxruntime, needed for an ONNX model, is not installed.
+    """
+    runnable_format(model_path)
+    return model_files.read_model_card(model_path, card)

@@ -3,16 +3,18 @@ global context, and the class token feeds the head. Position embeddings adapt to
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from geoclassify.models.compact import conv_bn_relu
+from geoclassify.models.layers import conv_bn_relu
 from geoclassify.models.registry import register_model
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         self.body = nn.Sequential(conv_bn_relu(cin, cout, stride),
                                   nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout))
@@ -28,7 +30,7 @@ class CNNViT(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...] = (64, 128, 256),
                  dim: int = 384, depth: int = 6, heads: int = 6, mlp_ratio: float = 4.0, dropout: float = 0.1,
-                 base_grid: int = 8):
+                 base_grid: int = 8) -> None:
         super().__init__()
         layers: list[nn.Module] = [conv_bn_relu(in_channels, widths[0])]
         cin = widths[0]
@@ -61,5 +63,5 @@ class CNNViT(nn.Module):
 
 
 @register_model("cnn_vit", task="classification", description="CNN-ViT hybrid (CNN local features, ViT global context)")
-def cnn_vit(in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+def cnn_vit(in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
     return CNNViT(in_channels, num_classes, **kwargs)

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
 
+from geoclassify.models.layers import conv_bn_relu
 from geoclassify.models.registry import register_model
-
-
-def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
 
 
 class CompactCNN(nn.Module):
     """A small VGG-style CNN with global average pooling: one class per chip."""
 
     def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (32, 64, 128, 192),
-                 convs_per_stage: int = 2, stem_stride: int = 1, dropout: float = 0.2):
+                 convs_per_stage: int = 2, stem_stride: int = 1, dropout: float = 0.2) -> None:
         super().__init__()
         layers: list[nn.Module] = [conv_bn_relu(in_channels, widths[0], stride=stem_stride)]
         cin = widths[0]
@@ -38,7 +34,7 @@ class CompactCNN(nn.Module):
 class TinyFCN(nn.Module):
     """A small fully convolutional segmenter with a limited receptive field (2 * depth + 1 pixels)."""
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 16, depth: int = 3):
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16, depth: int = 3) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_channels
@@ -53,10 +49,10 @@ class TinyFCN(nn.Module):
 
 
 @register_model("compact_cnn", task="classification", description="small VGG-style chip classifier")
-def compact_cnn(in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+def compact_cnn(in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
     return CompactCNN(in_channels, num_classes, **kwargs)
 
 
 @register_model("tiny_fcn", task="segmentation", description="small fully convolutional segmenter")
-def tiny_fcn(in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+def tiny_fcn(in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
     return TinyFCN(in_channels, num_classes, **kwargs)

@@ -1,70 +1,156 @@
-"""Model files: safetensors weights with the ModelCard as JSON in the header metadata.
+"""Model files: the one place that tells a model file's format, reads its card and loads a torch model from it.
 
-Opening a model file never runs code from it: safetensors holds only tensors and strings.
+Formats, told by the file's suffix (`model_format`):
+- `.safetensors`: a torch model: weights, with the ModelCard as JSON in the header metadata (written by
+  `save_model`, loaded by `load_model`);
+- `.onnx`: an ONNX graph, run by ONNX Runtime; the card in its metadata (`geoclassify.models.onnx_file`);
+- `.keras`: a Keras model (a zip), run through its ONNX export; the card as a zip member
+  (`geoclassify.models.keras_file`).
+
+Opening a model file never runs code from it: safetensors holds only tensors and strings. Reading a card
+imports no torch; torch loads only to save or load a torch model.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-import torch
-import torch.nn as nn
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
 
-from geoclassify.errors import InputError, ModelFileError
+from geoclassify.errors import ConfigError, InputError, ModelFileError
 from geoclassify.io.atomic import atomic_target
 from geoclassify.models.card import CARD_KEY, ModelCard
-from geoclassify.models.registry import create_model
+from geoclassify.models.keras_file import read_keras_card
+from geoclassify.models.onnx_file import read_onnx_card
 
+if TYPE_CHECKING:
+    import torch.nn as nn
+
+ModelFormat = Literal["safetensors", "onnx", "keras"]
+FORMATS: dict[str, ModelFormat] = {".safetensors": "safetensors", ".onnx": "onnx", ".keras": "keras"}
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "agri_s2_rgb_compact.safetensors"
+PathLike = str | os.PathLike
 
 
-def save_model(model: nn.Module, card: ModelCard, path: str | os.PathLike) -> None:
-    """Write weights and card atomically (temporary file, then rename)."""
+def model_format(path: PathLike) -> ModelFormat:
+    """The format of a model file, from its suffix (the file need not exist).
+
+    Args:
+        path: a model file.
+
+    Returns:
+        "safetensors" (a torch model), "onnx" or "keras".
+
+    Raises:
+        ModelFileError: the suffix is none of .safetensors, .onnx and .keras.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ModelFileError(f"{path} is not a model file geoclassify knows: its name must end in .safetensors "
+                             "(a torch model), .onnx or .keras")
+    return FORMATS[suffix]
+
+
+def is_onnx(path: PathLike) -> bool:
+    """Whether a model file is an ONNX model (run by ONNX Runtime); False for any other name.
+
+    Args:
+        path: a model file.
+
+    Returns:
+        True for a `.onnx` file.
+    """
+    return FORMATS.get(Path(path).suffix.lower()) == "onnx"
+
+
+def refuse_card_file(model_path: PathLike, card: PathLike | None) -> None:
+    """Refuse a card file (`--card`) for a model file that carries its own card.
+
+    Args:
+        model_path: a model file that is not ONNX.
+        card: the card file given, or None.
+
+    Raises:
+        ConfigError: a card file was given.
+    """
+    if card is not None:
+        raise ConfigError(f"--card {card} applies to ONNX models only; {model_path} carries its own card")
+
+
+def read_model_card(path: PathLike, card: PathLike | None = None) -> ModelCard:
+    """The model card of any model file, without loading its weights (and without torch).
+
+    Args:
+        path: a `.safetensors`, `.onnx` or `.keras` model file.
+        card: for an ONNX model only, a card JSON file to use instead of the card inside (for one that carries
+            none: one not exported by geoclassify).
+
+    Returns:
+        The card.
+
+    Raises:
+        InputError: the model file (or the card file) is missing.
+        ModelFileError: the suffix is unknown, the file is damaged or not a model file of its format, or it
+            carries no geoclassify card.
+        ConfigError: a card file was given for a model that is not ONNX.
+        GeoclassifyError: onnxruntime, needed to read an ONNX file, is not installed.
+    """
+    fmt = model_format(path)
+    if fmt == "onnx":
+        return read_onnx_card(path, None if card is None else str(card))
+    refuse_card_file(path, card)
+    if fmt == "keras":
+        return read_keras_card(path)
+    with _open_safetensors(path, "numpy") as handle:
+        return _card_in(handle, Path(path))
+
+
+def save_model(model: "nn.Module", card: ModelCard, path: PathLike) -> None:
+    """Write a torch model's weights and card as a `.safetensors` model file, atomically (temporary file, then
+    rename).
+
+    Args:
+        model: the model (its state dict is written).
+        card: the card to store in the file's metadata.
+        path: the model file to write.
+    """
+    from safetensors.torch import save_file
+
     path = Path(path)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_target(path) as tmp:
         save_file(state, str(tmp), metadata={CARD_KEY: card.to_json()})
 
 
-def _read_header(path: Path) -> dict:
-    """Read the safetensors JSON header without touching the tensors."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise ModelFileError(f"{path} is not a geoclassify model file (too short)")
-        size = int.from_bytes(head, "little")
-        if size <= 0 or size > 100_000_000 or size + 8 > path.stat().st_size:
-            raise ModelFileError(f"{path} is not a geoclassify model file (no safetensors header)")
+def load_model(path: PathLike) -> tuple["nn.Module", ModelCard]:
+    """Build the architecture named in a torch model file's card and load its weights, in eval mode.
+
+    Args:
+        path: a `.safetensors` model file.
+
+    Returns:
+        The model, in eval mode, and its card.
+
+    Raises:
+        InputError: the file is missing.
+        ModelFileError: the file is not a `.safetensors` model file, is damaged, carries no card, names an
+            architecture that cannot be built, or holds weights that do not fit the architecture.
+    """
+    from geoclassify.models.factory import create_model
+
+    path = Path(path)
+    fmt = model_format(path)
+    if fmt != "safetensors":
+        raise ModelFileError(f"{path} is a {fmt} model file; only .safetensors model files load into torch")
+    with _open_safetensors(path, "pt") as handle:
+        card = _card_in(handle, path)
+        model = create_model(card.architecture, card.in_channels, card.num_classes, **card.arch_kwargs)
         try:
-            return json.loads(fh.read(size))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ModelFileError(f"{path} is not a geoclassify model file (bad safetensors header)") from None
-
-
-def read_card(path: str | os.PathLike) -> ModelCard:
-    """Read only the model card of a model file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"model file not found: {path}")
-    metadata = _read_header(path).get("__metadata__") or {}
-    if CARD_KEY not in metadata:
-        raise ModelFileError(f"{path} has no geoclassify model card; it was not written by geoclassify")
-    return ModelCard.from_json(metadata[CARD_KEY])
-
-
-def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
-    """Build the architecture named in the card and load the weights, in eval mode."""
-    path = Path(path)
-    card = read_card(path)
-    model = create_model(card.architecture, card.in_channels, card.num_classes, **card.arch_kwargs)
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise ModelFileError(f"{path} is damaged: {exc}") from None
+            state = {name: handle.get_tensor(name) for name in handle.keys()}
+        except (SafetensorError, OSError) as exc:
+            raise ModelFileError(f"{path} is damaged: {exc}") from None
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -75,9 +161,37 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, ModelCard]:
 
 
 def default_model_path() -> Path:
+    """The model bundled with geoclassify (`predict` and `info` use it when given none).
+
+    Returns:
+        Its path.
+
+    Raises:
+        ModelFileError: the bundled model is missing from the installation.
+    """
     if not DEFAULT_MODEL.is_file():
         raise ModelFileError(f"the bundled default model is missing at {DEFAULT_MODEL}; reinstall geoclassify")
     return DEFAULT_MODEL
 
 
-__all__ = ["save_model", "load_model", "read_card", "default_model_path"]
+def _open_safetensors(path: PathLike, framework: str) -> "safe_open":
+    """A safetensors file opened with safetensors' own reader, its header checked; errors as one clear line."""
+    if not Path(path).is_file():
+        raise InputError(f"model file not found: {path}")
+    try:
+        return safe_open(str(path), framework)
+    except SafetensorError as exc:
+        reason = str(exc).removeprefix("Error while deserializing header: ")
+        raise ModelFileError(f"{path} is not a geoclassify model file, or it is damaged ({reason})") from None
+
+
+def _card_in(handle: "safe_open", path: Path) -> ModelCard:
+    """The card in an open safetensors file's metadata."""
+    metadata = handle.metadata() or {}
+    if CARD_KEY not in metadata:
+        raise ModelFileError(f"{path} has no geoclassify model card; it was not written by geoclassify")
+    return ModelCard.from_json(metadata[CARD_KEY])
+
+
+__all__ = ["FORMATS", "ModelFormat", "default_model_path", "is_onnx", "load_model", "model_format", "read_model_card",
+           "refuse_card_file", "save_model"]

@@ -15,17 +15,30 @@ from geoclassify.models.card import CARD_KEY, ModelCard
 CARD_MEMBER = f"{CARD_KEY}.json"
 
 
-def is_keras(path: str | Path) -> bool:
-    return Path(path).suffix.lower() == ".keras"
-
-
 def add_card(path: Path, card: ModelCard) -> None:
-    """Append the card to a freshly written `.keras` file (Keras ignores members it does not know)."""
+    """Append the card to a freshly written `.keras` file (Keras ignores members it does not know).
+
+    Args:
+        path: the `.keras` file.
+        card: the card to add.
+    """
     with zipfile.ZipFile(path, "a") as archive:
         archive.writestr(CARD_MEMBER, card.to_json())
 
 
 def read_keras_card(path: str | Path) -> ModelCard:
+    """The model card of a `.keras` file.
+
+    Args:
+        path: the `.keras` file.
+
+    Returns:
+        The card.
+
+    Raises:
+        InputError: the file is missing.
+        ModelFileError: the file is not a zip archive, carries no geoclassify card, or the card is malformed.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
@@ -40,7 +53,14 @@ def read_keras_card(path: str | Path) -> ModelCard:
 
 
 def onnx_beside(path: str | Path) -> str:
-    """The message for a `.keras` file given to predict/evaluate/benchmark: run the ONNX file beside it."""
+    """The message for a `.keras` file given to predict/evaluate/benchmark: run the ONNX file beside it.
+
+    Args:
+        path: the `.keras` file.
+
+    Returns:
+        One line naming the ONNX file beside it, or saying to export one.
+    """
     onnx = Path(path).with_suffix(".onnx")
     hint = f"use {onnx}" if onnx.is_file() else "export it to ONNX first"
     return f"{path} is a Keras model file; geoclassify runs Keras models as ONNX: {hint}"

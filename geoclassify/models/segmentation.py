@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from geoclassify.errors import ModelFileError
-from geoclassify.models.compact import conv_bn_relu
+from geoclassify.models.layers import conv_bn_relu
 from geoclassify.models.registry import register_model
 
 
@@ -16,7 +18,7 @@ class UNet(nn.Module):
     """timm encoder (`features_only`) + U-Net decoder: upsample, concatenate the skip, two convs."""
 
     def __init__(self, encoder: str, in_channels: int, num_classes: int, decoder_width: int = 64,
-                 pretrained: bool = False, **encoder_kwargs):
+                 pretrained: bool = False, **encoder_kwargs: Any) -> None:
         super().__init__()
         try:
             self.encoder = timm.create_model(encoder, features_only=True, pretrained=pretrained,
@@ -47,18 +49,19 @@ class UNet(nn.Module):
         return F.interpolate(self.head(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def create_unet(encoder: str, in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+def create_unet(encoder: str, in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
     return UNet(encoder, in_channels, num_classes, **kwargs)
 
 
 @register_model("unet_resnet34", task="segmentation", description="U-Net over a ResNet-34 encoder", hub=True)
-def unet_resnet34(in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+def unet_resnet34(in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
     return UNet("resnet34", in_channels, num_classes, **kwargs)
 
 
 @register_model("unet_swin_t", task="segmentation", description="U-Net over a Swin-T encoder (tile size fixed: img_size)",
                 hub=True)
-def unet_swin_t(in_channels: int, num_classes: int, img_size: int = 256, window_size: int = 8, **kwargs) -> nn.Module:
+def unet_swin_t(in_channels: int, num_classes: int, img_size: int = 256, window_size: int = 8,
+                **kwargs: Any) -> nn.Module:
     """Swin-T; `img_size / 32` must be a multiple of `window_size` (256 and 8 by default)."""
     return UNet("swin_tiny_patch4_window7_224", in_channels, num_classes, img_size=img_size, window_size=window_size,
                 **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import timm
 import torch.nn as nn
 
@@ -16,7 +18,7 @@ NAMED = {
 }
 
 
-def create_timm(name: str, in_channels: int, num_classes: int, pretrained: bool = False, **kwargs) -> nn.Module:
+def create_timm(name: str, in_channels: int, num_classes: int, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """A timm classifier; `pretrained=True` downloads timm's hub weights (needs internet)."""
     try:
         return timm.create_model(name, pretrained=pretrained, in_chans=in_channels, num_classes=num_classes, **kwargs)

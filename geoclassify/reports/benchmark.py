@@ -50,7 +50,7 @@ COLUMNS = ["model", "backend", "accuracy", "ROC-AUC", "latency batch 1 (ms)", "t
 
 
 def backend_of(path: str, card: ModelCard) -> str:
-    from geoclassify.inference.onnx_backend import is_onnx
+    from geoclassify.models.files import is_onnx
 
     if not is_onnx(path):
         return "torch float32"
@@ -65,7 +65,7 @@ def count_flops(card: ModelCard) -> tuple[int, float]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from geoclassify.models.registry import count_parameters, create_model
+    from geoclassify.models.factory import count_parameters, create_model
 
     model = create_model(card.architecture, card.in_channels, card.num_classes, **card.arch_kwargs).eval()
     counter = FlopCounterMode(display=False)

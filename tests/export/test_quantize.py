@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from geoclassify.cli.main import cli
-from geoclassify.inference.onnx_backend import read_onnx_card
+from geoclassify.models.onnx_file import read_onnx_card
 
 
 def run(*args):

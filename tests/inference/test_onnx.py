@@ -4,16 +4,19 @@ and agree with the source model; the card travels inside; no torch at inference;
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import rasterio
 from click.testing import CliRunner
 
 from geoclassify.cli.main import cli
-from geoclassify.inference.onnx_backend import OnnxPredictor, read_onnx_card
-from geoclassify.models.files import read_card
+from geoclassify.errors import ConfigError
+from geoclassify.inference.onnx_backend import OnnxPredictor
+from geoclassify.inference.predictor import load_predictor, read_model_card
 
 
 def run(*args):
@@ -30,7 +33,7 @@ def predict(model, scene, out, *extra):
 
 
 def test_card_travels_in_the_onnx_file(agnet_model, agnet_onnx):
-    card, exported = read_card(agnet_model), read_onnx_card(agnet_onnx)
+    card, exported = read_model_card(agnet_model), read_model_card(agnet_onnx)
     assert exported.class_names == card.class_names and exported.mean == card.mean and exported.bands == card.bands
     assert exported.provenance["exported_from"] == str(agnet_model)
     info = run("info", agnet_onnx, "--json")
@@ -46,7 +49,7 @@ def test_onnx_and_int8_predict_agree_with_torch(agnet_model, agnet_onnx, agnet_i
     assert np.abs(onnx_probs - torch_probs).max() < 1e-4
     assert np.mean(int8_classes == torch_classes) >= 0.95
     assert np.abs(int8_probs - torch_probs).mean() < 0.05
-    assert "quantization" in read_onnx_card(agnet_int8).provenance
+    assert "quantization" in read_model_card(agnet_int8).provenance
 
 
 def test_onnx_predict_needs_no_torch(agnet_onnx, agnet_scene, tmp_path):
@@ -93,3 +96,14 @@ def test_card_that_does_not_fit_the_graph(foreign_onnx, tmp_path):
         assert "takes 7 bands but its card lists 3" in str(exc)
     else:
         raise AssertionError("a 3-band card on a 7-band graph was accepted")
+
+
+@pytest.mark.parametrize("load", [load_predictor, read_model_card])
+def test_keras_model_is_run_as_its_onnx_export(load, tmp_path):
+    keras = tmp_path / "best.keras"
+    keras.write_bytes(b"PK")  # never opened: the suffix alone decides
+    with pytest.raises(ConfigError, match="runs Keras models as ONNX: export it to ONNX first"):
+        load(str(keras))
+    (tmp_path / "best.onnx").write_bytes(b"")
+    with pytest.raises(ConfigError, match=re.escape(f"use {tmp_path / 'best.onnx'}")):
+        load(str(keras))

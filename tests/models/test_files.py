@@ -1,13 +1,23 @@
+"""Model files: the format from the suffix, the card of every format, torch models saved and loaded."""
+
+from __future__ import annotations
+
 import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from geoclassify.errors import InputError, ModelFileError
-from geoclassify.models.card import ModelCard
-from geoclassify.models.files import default_model_path, load_model, read_card, save_model
-from geoclassify.models.registry import create_model, list_models
+from geoclassify.errors import ConfigError, InputError, ModelFileError
+from geoclassify.models.card import CARD_KEY, ModelCard
+from geoclassify.models.factory import create_model
+from geoclassify.models.files import (default_model_path, is_onnx, load_model, model_format, read_model_card,
+                                      save_model)
+from geoclassify.models.keras_file import add_card
 
 from ..conftest import make_card
 
@@ -20,7 +30,7 @@ def test_round_trip_keeps_card_and_weights(tmp_path):
     path = tmp_path / "m.safetensors"
     save_model(model, card, path)
     loaded, card2 = load_model(path)
-    assert card2 == card and read_card(path) == card
+    assert card2 == card and read_model_card(path) == card
     x = torch.rand(1, 3, 16, 16)
     assert torch.equal(loaded(x), model.eval()(x))
     assert list(tmp_path.iterdir()) == [path]
@@ -59,7 +69,7 @@ def test_card_mismatched_with_weights_is_refused(tmp_path):
 
 def test_missing_model_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
-        read_card(tmp_path / "nope.safetensors")
+        read_model_card(tmp_path / "nope.safetensors")
 
 
 def test_card_validation():
@@ -71,15 +81,117 @@ def test_card_validation():
         ModelCard.from_json(json.dumps({"architecture": "x"}))
 
 
-def test_registry_lists_builtins():
-    names = {m.name for m in list_models()}
-    assert {"compact_cnn", "tiny_fcn"} <= names
-    with pytest.raises(ModelFileError, match="unknown architecture"):
-        create_model("nope", 3, 2)
-
-
 def test_default_model_card():
-    card = read_card(default_model_path())
+    card = read_model_card(default_model_path())
     assert card.class_names == ("non_agricultural", "agricultural")
     assert card.gsd == 10.0 and card.bands == (1, 2, 3) and card.task == "classification"
     assert default_model_path().stat().st_size < 8_000_000
+
+
+@pytest.mark.parametrize("name, fmt", [("m.safetensors", "safetensors"), ("m.onnx", "onnx"), ("best.keras", "keras"),
+                                       ("M.SafeTensors", "safetensors"), ("m.int8.onnx", "onnx"),
+                                       ("dir/M.KERAS", "keras")])
+def test_format_follows_the_suffix(name, fmt):
+    assert model_format(name) == fmt and model_format(Path(name)) == fmt
+    assert is_onnx(name) == (fmt == "onnx")
+
+
+@pytest.mark.parametrize("name", ["model.pt", "model", "model.safetensors.bak", "card.json"])
+def test_unknown_suffix_is_refused(name):
+    with pytest.raises(ModelFileError, match="not a model file geoclassify knows.*.safetensors.*.onnx.*.keras"):
+        model_format(name)
+    with pytest.raises(ModelFileError, match="not a model file geoclassify knows"):
+        read_model_card(name)
+    assert not is_onnx(name)
+
+
+def keras_file(path: Path, card: ModelCard | None) -> Path:
+    """A stand-in for a `.keras` zip (Keras's own members are not read), with the card added as Keras training does."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", "{}")
+    if card is not None:
+        add_card(path, card)
+    return path
+
+
+def onnx_file(path: Path, card: ModelCard | None) -> Path:
+    """A one-node ONNX graph (identity), with the card in its metadata as `geoclassify export` writes it."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, "h", "w"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2, "h", "w"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    if card is not None:
+        helper.set_model_props(model, {CARD_KEY: card.to_json()})
+    onnx.save(model, str(path))
+    return path
+
+
+def test_card_of_each_format(tmp_path, chip_model):
+    card = make_card(provenance={"run": "x"})
+    assert read_model_card(keras_file(tmp_path / "best.keras", card)) == card
+    assert read_model_card(onnx_file(tmp_path / "m.onnx", card)) == card
+    assert read_model_card(str(chip_model)) == read_model_card(chip_model) == make_card(arch_kwargs={"widths": [8, 16]})
+
+
+def test_card_file_is_for_onnx_only(tmp_path, chip_model):
+    card = make_card(class_names=("x", "y"))
+    card_file = tmp_path / "card.json"
+    card_file.write_text(card.to_json())
+    assert read_model_card(onnx_file(tmp_path / "m.onnx", make_card()), card_file) == card
+    for model in (chip_model, keras_file(tmp_path / "best.keras", card)):
+        with pytest.raises(ConfigError, match="applies to ONNX models only"):
+            read_model_card(model, card_file)
+
+
+def test_files_without_a_card(tmp_path):
+    with pytest.raises(ModelFileError, match="Keras model without a geoclassify card"):
+        read_model_card(keras_file(tmp_path / "plain.keras", None))
+    with pytest.raises(ModelFileError, match="did not export .*--card"):
+        read_model_card(onnx_file(tmp_path / "foreign.onnx", None))
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(ModelFileError, match="no geoclassify model card"):
+        read_model_card(plain)
+
+
+@pytest.mark.parametrize("name, message", [("m.safetensors", "not a geoclassify model file, or it is damaged"),
+                                           ("m.keras", "not a Keras model file"),
+                                           ("m.onnx", "not a readable ONNX model")])
+def test_damaged_file_of_each_format(tmp_path, name, message):
+    path = tmp_path / name
+    path.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\": 1")
+    with pytest.raises(ModelFileError, match=message) as error:
+        read_model_card(path)
+    assert "\n" not in str(error.value)
+
+
+def test_truncated_safetensors_card_is_refused(tmp_path, chip_model):
+    path = tmp_path / "m.safetensors"
+    data = chip_model.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    with pytest.raises(ModelFileError, match="damaged .*incomplete"):
+        read_model_card(path)
+
+
+@pytest.mark.parametrize("name", ["nope.safetensors", "nope.onnx", "nope.keras"])
+def test_missing_file_of_each_format(tmp_path, name):
+    with pytest.raises(InputError, match="model file not found"):
+        read_model_card(tmp_path / name)
+
+
+def test_only_safetensors_files_load_into_torch(tmp_path):
+    for path in (keras_file(tmp_path / "best.keras", make_card()), tmp_path / "m.onnx"):
+        with pytest.raises(ModelFileError, match="only .safetensors model files load into torch"):
+            load_model(path)
+
+
+def test_reading_a_card_imports_no_torch(tmp_path):
+    keras = keras_file(tmp_path / "best.keras", make_card())
+    code = ("import sys\nfrom geoclassify.models.files import default_model_path, read_model_card\n"
+            f"read_model_card(default_model_path()); read_model_card({str(keras)!r})\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,132 @@
+"""ONNX model files: opening one with ONNX Runtime, and its model card (torch is never imported here).
+
+An ONNX file written by `geoclassify export` holds the model card as JSON in its metadata (key `geoclassify_card`).
+A foreign ONNX file has none; it runs only with an explicit card file (`--card card.json`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from geoclassify.errors import ConfigError, InputError, ModelFileError
+from geoclassify.models.card import CARD_KEY, ModelCard
+from geoclassify.optional import require
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+
+def import_onnxruntime() -> ModuleType:
+    """onnxruntime, imported on first use.
+
+    Returns:
+        The onnxruntime module.
+
+    Raises:
+        GeoclassifyError: onnxruntime is not installed; the message names the extra that installs it.
+    """
+    return require("onnxruntime", "onnx", "ONNX models")
+
+
+def providers_for(device: str) -> list[str]:
+    """ONNX Runtime execution providers for --device auto|cpu|cuda.
+
+    Args:
+        device: "auto" (CUDA when this onnxruntime has it), "cpu" or "cuda".
+
+    Returns:
+        The providers, in order of preference.
+
+    Raises:
+        ConfigError: `device` is not one of the three, or is "cuda" and this onnxruntime has no CUDA provider.
+        GeoclassifyError: onnxruntime is not installed.
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}")
+    available = import_onnxruntime().get_available_providers()
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise ConfigError("--device cuda was asked for, but this onnxruntime has no CUDA provider; "
+                          "use --device cpu, or install onnxruntime-gpu")
+    if device != "cpu" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def open_session(path: str | Path, device: str = "cpu", threads: int | None = None) -> "onnxruntime.InferenceSession":
+    """An InferenceSession for a model file, with file errors turned into one clear line.
+
+    Args:
+        path: the ONNX file.
+        device: "auto", "cpu" or "cuda" (see `providers_for`).
+        threads: ONNX Runtime's intra-op threads (None: its default).
+
+    Returns:
+        The session.
+
+    Raises:
+        InputError: the file does not exist.
+        ModelFileError: ONNX Runtime cannot read the file.
+        ConfigError: `device` is invalid or unavailable.
+        GeoclassifyError: onnxruntime is not installed.
+    """
+    ort = import_onnxruntime()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model file not found: {path}")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers_for(device))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path} is not a readable ONNX model: {first}") from None
+
+
+def card_from_session(session: "onnxruntime.InferenceSession", path: str | Path,
+                      card_path: str | None = None) -> ModelCard:
+    """The card embedded by `geoclassify export`, or the one given with --card (which wins).
+
+    Args:
+        session: the session of the ONNX file.
+        path: the ONNX file (for messages).
+        card_path: a card JSON file to use instead of the embedded card.
+
+    Returns:
+        The card.
+
+    Raises:
+        InputError: `card_path` cannot be read.
+        ModelFileError: the file carries no card and none was given, or the card is malformed.
+    """
+    if card_path is not None:
+        try:
+            return ModelCard.from_json(Path(card_path).read_text())
+        except OSError:
+            raise InputError(f"card file not found or unreadable: {card_path}") from None
+    embedded = session.get_modelmeta().custom_metadata_map.get(CARD_KEY)
+    if embedded is None:
+        raise ModelFileError(f"{path} is an ONNX model that geoclassify did not export (no model card); "
+                             "run it with --card card.json (see `geoclassify info --json MODEL` for the format)")
+    return ModelCard.from_json(embedded)
+
+
+def read_onnx_card(path: str | Path, card_path: str | None = None) -> ModelCard:
+    """The model card of an ONNX model file, or the one in `card_path` (which wins).
+
+    Args:
+        path: the ONNX file.
+        card_path: a card JSON file for an ONNX model that carries none.
+
+    Returns:
+        The card.
+
+    Raises:
+        InputError: the model file or the card file cannot be found or read.
+        ModelFileError: ONNX Runtime cannot read the file, or it carries no card and none was given.
+        GeoclassifyError: onnxruntime is not installed.
+    """
+    return card_from_session(open_session(path), path, card_path)
