@@ -15,7 +15,7 @@ import pytest
 LARGE_REGIONS = """
 import sys
 import geoclassify.vector.regions as regions
-from geoclassify.io.vector import PolygonizeOptions, polygonize_raster
+from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
 regions.LARGE = 20  # regions of 20 vertices or more are appended through SQLite
 polygonize_raster(sys.argv[1], sys.argv[2], PolygonizeOptions(block_rows=9))
 """
