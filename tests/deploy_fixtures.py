@@ -34,7 +34,7 @@ def agnet_run(agnet_config, tmp_path_factory) -> Path:
     from geoclassify.training.trainer import train
 
     run = tmp_path_factory.mktemp("runs") / "agnet_compact"
-    train(load_config(agnet_config), str(run), progress=False)
+    train(load_config(agnet_config), str(run))
     return run
 
 
@@ -72,7 +72,7 @@ def foreign_onnx(agnet_onnx, tmp_path_factory) -> tuple[Path, Path]:
     """The export with its metadata removed (like an ONNX file from elsewhere), and its card as JSON."""
     import onnx
 
-    from geoclassify.inference.onnx_backend import read_onnx_card
+    from geoclassify.models.onnx_file import read_onnx_card
 
     folder = tmp_path_factory.mktemp("foreign")
     proto = onnx.load(str(agnet_onnx))

@@ -70,7 +70,7 @@ def worker_predictor(model: ModelSource) -> Predictor:
 
 def set_threads(model: ModelSource) -> None:
     """Give a torch model `threads` threads in the calling thread (OpenMP settings are per thread)."""
-    from geoclassify.inference.onnx_backend import is_onnx
+    from geoclassify.models.files import is_onnx
 
     if model.threads and not is_onnx(model.path):
         import torch

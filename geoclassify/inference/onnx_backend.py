@@ -13,12 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from geoclassify.errors import ModelFileError
-from geoclassify.models.files import is_onnx
-from geoclassify.models.onnx_file import card_from_session, open_session, read_onnx_card
-
-# is_onnx, open_session and read_onnx_card live in geoclassify.models (files, onnx_file); the backend's callers
-# may import them from here too
-__all__ = ["OnnxPredictor", "is_onnx", "open_session", "read_onnx_card", "softmax"]
+from geoclassify.models.onnx_file import card_from_session, open_session
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -100,7 +100,7 @@ def export_onnx(model, card: ModelCard, output: Path, example: np.ndarray) -> fl
     `example` (normalised NHWC images)."""
     import onnx
 
-    from geoclassify.inference.onnx_backend import open_session
+    from geoclassify.models.onnx_file import open_session
 
     wrapped = nchw_model(model, card)
     with atomic_target(output, suffix=".onnx") as tmp:
