@@ -51,8 +51,7 @@ def scene_config(pairs, arch="tiny_fcn", tile=32, **model_kwargs) -> dict:
 @pytest.mark.parametrize("arch,tile,kwargs", [("tiny_fcn", 32, {}), ("unet:resnet18", 32, {}),
                                               ("unet_swin_t", 64, {"img_size": 64, "window_size": 2})])
 def test_segmentation_trains_and_predicts(arch, tile, kwargs, agnet_pairs, agnet_scene, tmp_path):
-    result = train(config_from_dict(scene_config(agnet_pairs, arch, tile, **kwargs)), str(tmp_path / "run"),
-                   progress=False)
+    result = train(config_from_dict(scene_config(agnet_pairs, arch, tile, **kwargs)), str(tmp_path / "run"))
     test = result["test"]
     assert 0 <= test["accuracy"] <= 1 and "iou_agricultural" in test and "miou" in test
     predictor = load_predictor(str(tmp_path / "run" / "best.safetensors"), "cpu")

@@ -37,8 +37,7 @@ def header(path) -> list[str]:
 def test_run_directory_matches_the_pytorch_layout(keras_run, agnet_chips, tmp_path):
     run = keras_run[0]
     torch_run = tmp_path / "torch"
-    torch_train(config_from_dict(keras_config(agnet_chips) | {"model": {"arch": "compact_cnn"}}), str(torch_run),
-                progress=False)
+    torch_train(config_from_dict(keras_config(agnet_chips) | {"model": {"arch": "compact_cnn"}}), str(torch_run))
     keras_files = {p.name for p in run.iterdir()}
     torch_files = {p.name for p in torch_run.iterdir()}
     assert keras_files - KERAS_ONLY == torch_files - PYTORCH_ONLY
