@@ -63,11 +63,10 @@ def vector_output_options(command: Callable) -> Callable:
         polygons = PolygonizeOptions(**settings) if output else None
         return command(*args, vector=output, polygons=polygons, **kwargs)
 
-    wrapper = polygon_options(wrapper)
     vector = click.option("--vector", type=click.Path(),
                           help="Also write the classes as polygons here (.gpkg, .geojson, .fgb, .parquet, .shp); "
                                "with several scenes, a folder (NAME_classes.gpkg, or the --format's extension).")
-    return vector(wrapper)
+    return vector(polygon_options(wrapper))
 
 
 @click.command()

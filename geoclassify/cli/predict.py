@@ -97,10 +97,10 @@ def predict_many(ctx: click.Context, args: list[str], output: str, probabilities
     from geoclassify.inference.jobs import check_jobs, expand_inputs, plan_jobs, run_jobs, summary_table
     from geoclassify.vector.formats import vector_format
 
-    folders = [output_folder(output, "-o"), output_folder(probabilities, "--probabilities"),
-               output_folder(vector, "--vector")]
+    classes_dir = output_folder(output, "-o") or Path(output)  # -o is required: never None
+    folders = [classes_dir, output_folder(probabilities, "--probabilities"), output_folder(vector, "--vector")]
     ext = vector_format("", polygons.format).extensions[0] if polygons else ".gpkg"
-    jobs = plan_jobs(expand_inputs(args), folders[0], folders[1], folders[2], ext)
+    jobs = plan_jobs(expand_inputs(args), classes_dir, folders[1], folders[2], ext)
     check_jobs(jobs, config, polygons)
     for folder in folders:
         if folder is not None:

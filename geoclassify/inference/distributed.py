@@ -25,7 +25,7 @@ from geoclassify.errors import ClusterError, ConfigError, GeoclassifyError
 from geoclassify.inference.config import LoopOptions, ModelSource, absolute
 from geoclassify.inference.layouts import Layout, Strip
 from geoclassify.inference.predictor import Predictor, model_identity
-from geoclassify.inference.runners import BatchCallback, StripOutput, predict_strips
+from geoclassify.inference.runners import BatchCallback, StripOutput, StripOutputs, predict_strips
 from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.raster import Scene
 from geoclassify.io.reader import StripReader
@@ -108,7 +108,7 @@ class DaskRunner:
         self.identity = model_identity(self.model.path, self.model.card)
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
-                   on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]:
+                   on_batch: BatchCallback | None = None) -> StripOutputs:
         """Batches run on the workers: progress comes per strip (`on_batch` is not called)."""
         job = BlockJob(replace(scene, path=absolute(scene.path)), self.model, layout, loop)
         threads = sum(self.client.nthreads().values())

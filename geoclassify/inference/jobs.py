@@ -72,7 +72,8 @@ class SceneJob:
 def plan_jobs(scenes: list[str], out_dir: Path, prob_dir: Path | None = None, vector_dir: Path | None = None,
               vector_ext: str = ".gpkg") -> list[SceneJob]:
     """Name every scene's outputs after it; refuse two scenes that would write the same file."""
-    jobs, owners = [], {}
+    jobs: list[SceneJob] = []
+    owners: dict[Path, str] = {}
     for scene in scenes:
         stem = Path(scene).stem
         job = SceneJob(scene, SceneOutputs(out_dir / f"{stem}_classes.tif",

@@ -172,7 +172,7 @@ class ChipAssembler:
     def __init__(self, layout: ChipLayout):
         self.layout = layout
 
-    def add(self, strip: Strip, probs: np.ndarray, active: np.ndarray, valid: None) -> list[OutputRows]:
+    def add(self, strip: Strip, probs: np.ndarray, active: np.ndarray, valid: np.ndarray | None) -> list[OutputRows]:
         """probs: (active windows, classes) -> the strip's finished output rows."""
         out_rows = self.layout.out_rows(strip)
         k, n = len(out_rows), len(self.layout.cols)
@@ -191,9 +191,10 @@ class BlendAssembler:
         self.acc = np.zeros((layout.num_classes, layout.tile, layout.strip_width), dtype=np.float32)
         self.wsum = np.zeros((layout.tile, layout.strip_width), dtype=np.float32)
 
-    def add(self, strip: Strip, probs: np.ndarray, active: np.ndarray, valid: np.ndarray) -> list[OutputRows]:
+    def add(self, strip: Strip, probs: np.ndarray, active: np.ndarray, valid: np.ndarray | None) -> list[OutputRows]:
         """probs: (active tiles, classes, tile, tile), valid: from `output_valid` -> the rows no later tile row
         can change."""
+        assert valid is not None, "a blend layout gives the validity of the rows it finishes (output_valid)"
         layout = self.layout
         t, width = layout.tile, layout.grid.width
         for p, j in zip(probs, np.flatnonzero(active)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Generator, Iterator, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -52,6 +52,7 @@ class StripOutput:
     skipped: int
 
 
+StripOutputs = Generator[tuple[Strip, StripOutput], None, None]  # closed early when a run fails
 BatchCallback = Callable[[Strip, int], None]  # (strip, windows) after each batch the model ran
 
 
@@ -91,7 +92,7 @@ class Runner(Protocol):
     identity: dict  # what identifies the model, for the resume manifest
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
-                   on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]:
+                   on_batch: BatchCallback | None = None) -> StripOutputs:
         """Run the window loop over `strips` of `scene` and yield each strip with its output, in strip order.
 
         Raises:
@@ -110,7 +111,7 @@ class LocalRunner:
         self.identity = getattr(predictor, "source", None) or {"card": predictor.card.to_json()}
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
-                   on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]:
+                   on_batch: BatchCallback | None = None) -> StripOutputs:
         """Run the window loop here, with `loop.read_workers` read threads; each batch is reported to `on_batch`.
 
         Raises:

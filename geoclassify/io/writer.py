@@ -60,7 +60,7 @@ class RasterWriter:
         self.path = check_output_path(path, overwrite)
         self.class_names, self.colors, self.cog = class_names, colors, cog
         try:
-            self.tmp = temp_beside(self.path, ".tmp.tif") if partial is None else partial
+            self.tmp: Path | None = temp_beside(self.path, ".tmp.tif") if partial is None else partial
             if not resume:
                 self.tmp.write_bytes(b"")
         except OSError as exc:
@@ -117,10 +117,12 @@ class RasterWriter:
 
     def commit(self) -> None:
         """Finish the file and move it (and its category-names sidecar) into place."""
+        if self.tmp is None:
+            raise OutputError(f"{self.path} was committed or aborted already")
         self.ds.close()
         final_tmp = self.tmp
         if self.cog:
-            final_tmp = self.tmp.with_suffix(".cog.tif")
+            final_tmp = final_tmp.with_suffix(".cog.tif")
             rio_copy(self.tmp, final_tmp, driver="COG", compress="deflate", blocksize=BLOCK)
             self.tmp.unlink()
             self.tmp = final_tmp

@@ -127,7 +127,7 @@ class ClassRaster(OpenRaster):
         if unknown:
             known = ", ".join(self.names) if self.names else "class_<id> (the raster has no class names)"
             raise ConfigError(f"unknown class {', '.join(map(repr, unknown))} in --classes; known classes: {known}")
-        return frozenset(ids.values())
+        return frozenset(i for i in ids.values() if i is not None)
 
     def _fallback_id(self, name: str) -> int | None:
         match = FALLBACK_NAME.match(name)

@@ -114,6 +114,7 @@ def append_large_features(path: Path, layer: str, names: list[str], features: li
             cursor = con.execute(f"INSERT INTO {quoted(layer)} ({columns}) VALUES ({marks}, zeroblob(?))",
                                  [*values, len(header) + wkb_size(feature.rings)])
             fid = cursor.lastrowid
+            assert fid is not None  # an INSERT sets it
             if has_index:
                 con.execute(f"INSERT INTO {quoted(rtree)} VALUES (?, ?, ?, ?, ?)", (fid, *envelope))
             extend_extent(con, layer, envelope)

@@ -173,7 +173,7 @@ class PolygonizeRun:
         polys = Polygons.concat([Polygons.of([], [], [], []), *self.regions()])
         polys = Polygons(np.array([polygon_of(g) if isinstance(g, Rings) else g for g in polys.geoms], dtype=object),
                          polys.classes, polys.conf_sum, polys.conf_n)
-        tolerance = self.options.simplify / float(np.mean(self.raster.pixel_size_m()))
+        tolerance = (self.options.simplify or 0.0) / float(np.mean(self.raster.pixel_size_m()))
         polys = simplify_coverage(polys, tolerance)
         yield polys if self.keep is None else polys.take(np.isin(polys.classes, list(self.keep)))
 

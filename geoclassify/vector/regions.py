@@ -187,7 +187,7 @@ class RegionJoiner:
         for region, c in zip(self.open, comp[: len(self.open)]):
             merged.setdefault(int(c), OpenRegion(region.cls)).absorb(region)
         for i in np.flatnonzero(~alone):
-            merged[int(piece_comp[i])].absorb(OpenRegion.of_piece(pieces, i))
+            merged[int(piece_comp[i])].absorb(OpenRegion.of_piece(pieces, int(i)))
         reaching = {int(c) for c in piece_comp[~alone & bottom]}
         self.open, done, slot = [], [], {}
         for c, region in merged.items():
@@ -201,7 +201,7 @@ class RegionJoiner:
             piece_open[i] = slot[int(piece_comp[i])]
         for i in np.flatnonzero(alone & bottom):
             piece_open[i] = len(self.open)
-            self.open.append(OpenRegion.of_piece(pieces, i))
+            self.open.append(OpenRegion.of_piece(pieces, int(i)))
         return done, piece_open
 
     def _finish(self, regions: list[OpenRegion]) -> Polygons:
