@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from geoclassify.errors import GeoclassifyError
 from geoclassify.geo.grid import Grid
-
-__version__ = "0.1.0"
+from geoclassify.version import __version__
 
 _LAZY = {
     "predict_scene": "geoclassify.inference.pipeline",

@@ -6,8 +6,8 @@ import logging
 
 import click
 
-from geoclassify import __version__
 from geoclassify.cli.options import clear_errors, verbosity_options
+from geoclassify.version import __version__
 
 log = logging.getLogger("geoclassify")
 

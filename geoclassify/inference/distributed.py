@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
-from geoclassify import __version__
 from geoclassify.errors import ClusterError, ConfigError, GeoclassifyError
 from geoclassify.inference.config import LoopOptions, ModelSource, absolute
 from geoclassify.inference.layouts import Layout, Strip
@@ -30,6 +29,7 @@ from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.raster import Scene
 from geoclassify.io.reader import StripReader
 from geoclassify.models.card import ModelCard
+from geoclassify.version import __version__
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -160,7 +160,7 @@ def check_workers(client: "Client") -> None:
 
     def probe() -> str | None:  # defined here, so it travels by value: the worker needs no geoclassify to run it
         try:
-            import geoclassify
+            import geoclassify  # the package as installed on the worker (its face), not this process's modules
         except ImportError:
             return None
         return geoclassify.__version__

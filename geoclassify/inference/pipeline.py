@@ -136,7 +136,7 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
     """Run the window loop over every strip and write the rows as they are finished, with checkpoints."""
     card = runner.card
     strips = layout.strips()
-    partial = PartialRun([str(p) for p in outputs.rasters], run_fingerprint(scene, outputs, runner, config,
+    partial = PartialRun([str(p) for p in outputs.rasters], run_fingerprint(scene, outputs, runner.identity, config,
                                                                            len(strips)))
     done = partial.start(config.resume)
     first = max(0, done.strips_done - layout.context_strips)  # a blend strip is rebuilt from the strips before
@@ -156,7 +156,7 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
                             continue  # replayed only to rebuild the blend strip; its rows were written before
                         for r in rows:
                             sink.write(r)
-                        checkpoints.strip_done(strip, out)
+                        checkpoints.strip_done(strip.index, out.windows, out.skipped)
                         window_progress.strip_done(out)
                 checkpoints.commit()
             except BaseException as exc:

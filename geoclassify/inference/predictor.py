@@ -22,6 +22,8 @@ log = logging.getLogger("geoclassify")
 
 
 class Predictor(Protocol):
+    """What the pipeline runs: a model with its card that turns raw pixel batches into probabilities."""
+
     card: ModelCard
     source: dict | None  # the files it was loaded from (set by load_predictor)
 
@@ -59,6 +61,7 @@ class TorchPredictor:
         import torch
 
         self.card = card
+        self.source: dict | None = None  # the files it was loaded from (set by load_predictor)
         self.device = resolve_device(device)
         if amp and self.device.type == "cpu":
             log.warning("--amp on the CPU uses bfloat16 autocast, which is much slower on CPUs without bf16 "
@@ -131,6 +134,7 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
             `device` is invalid or unavailable.
         GeoclassifyError: onnxruntime, needed for an ONNX model, is not installed.
     """
+    predictor: Predictor
     if runnable_format(model_path) == "onnx":
         from geoclassify.inference.onnx_backend import OnnxPredictor
 
@@ -153,7 +157,7 @@ def model_identity(model_path: str, card: str | None = None) -> dict:
     Returns:
         {"file": identity of the model file, "card": identity of the card file or None}.
     """
-    from geoclassify.inference.resume import file_identity
+    from geoclassify.io.identity import file_identity
 
     return {"file": file_identity(model_path), "card": file_identity(card) if card else None}
 

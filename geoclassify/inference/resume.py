@@ -14,21 +14,21 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import rasterio
 from rasterio.errors import RasterioError
 
-from geoclassify import __version__
 from geoclassify.errors import ConfigError, GeoclassifyError, InterruptedRunError
 from geoclassify.io.atomic import atomic_target
+from geoclassify.io.identity import file_identity
 from geoclassify.io.raster import Scene
+from geoclassify.version import __version__
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from geoclassify.inference.config import PredictConfig, SceneOutputs
-    from geoclassify.inference.layouts import Strip
-    from geoclassify.inference.runners import Runner, StripOutput
-    from geoclassify.inference.sink import OutputSink
 
 log = logging.getLogger("geoclassify")
 
@@ -39,15 +39,6 @@ def partial_path(output: str | os.PathLike, suffix: str = ".partial.tif") -> Pat
     """Where the partial file of `output` lives: hidden, beside it, at a name a later run can find."""
     output = Path(output)
     return output.with_name(f".{output.name}{suffix}")
-
-
-def file_identity(path: str | os.PathLike) -> dict:
-    """Absolute path, size and modification time: enough to tell a changed input from the same one."""
-    path = str(path)
-    if path.startswith("/vsi") or "://" in path:
-        return {"path": path}
-    st = os.stat(path)
-    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def readable(path: Path) -> bool:
@@ -130,31 +121,51 @@ class PartialRun:
             p.unlink(missing_ok=True)
 
 
-def run_fingerprint(scene: Scene, outputs: SceneOutputs, runner: Runner, config: PredictConfig, strips: int) -> dict:
-    """What must not change between an interrupted run and its --resume."""
+def run_fingerprint(scene: Scene, outputs: SceneOutputs, model: dict, config: PredictConfig, strips: int) -> dict:
+    """What must not change between an interrupted run and its --resume; `model` identifies the model (a
+    runner's `identity`)."""
     options = dict(bands=list(scene.bands), stride=config.stride, tile_size=config.tile_size, overlap=config.overlap,
                    batch_size=config.batch_size, resample=config.resample, cog=config.cog,
                    probabilities=outputs.probabilities is not None, probabilities_dtype=config.probabilities_dtype)
-    return {"scene": file_identity(scene.path), "model": runner.identity, "options": options,
+    return {"scene": file_identity(scene.path), "model": model, "options": options,
             "grid": [scene.grid.width, scene.grid.height], "strips": strips}
+
+
+class PartialFiles(Protocol):
+    """What checkpoints need of the files being written (an OutputSink): pixels per class so far, and saving,
+    publishing, keeping or deleting the partial files."""
+
+    counts: np.ndarray
+
+    def checkpoint(self) -> None:
+        """Save the partial files so far."""
+
+    def commit(self) -> None:
+        """Move the finished files into place."""
+
+    def close(self) -> None:
+        """Close the partial files and keep them."""
+
+    def abort(self) -> None:
+        """Close and delete the partial files."""
 
 
 class Checkpoints:
     """The sink's partial files and what they hold: saved every `every` seconds, kept or removed on failure."""
 
-    def __init__(self, sink: OutputSink, partial: PartialRun, done: Checkpoint, strips: int, every: float):
+    def __init__(self, sink: PartialFiles, partial: PartialRun, done: Checkpoint, strips: int, every: float):
         self.sink, self.partial, self.last, self.strips, self.every = sink, partial, done, strips, every
         self.saved = done.strips_done > 0
         self.saved_at = time.monotonic()
         if done.counts:
             sink.counts[:] = done.counts
 
-    def strip_done(self, strip: Strip, out: StripOutput) -> None:
-        """Record a strip whose rows are written; save the partial files when it is time."""
+    def strip_done(self, index: int, windows: int, skipped: int) -> None:
+        """Record strip `index`, its rows written, and its windows (all, and skipped as nodata); save the partial
+        files when it is time."""
         c = self.last
-        self.last = Checkpoint(strip.index + 1, c.windows + out.windows, c.skipped + out.skipped,
-                               self.sink.counts.tolist())
-        if strip.index + 1 < self.strips and time.monotonic() - self.saved_at >= self.every:
+        self.last = Checkpoint(index + 1, c.windows + windows, c.skipped + skipped, self.sink.counts.tolist())
+        if index + 1 < self.strips and time.monotonic() - self.saved_at >= self.every:
             self.sink.checkpoint()
             self.partial.save(self.last)
             self.saved, self.saved_at = True, time.monotonic()

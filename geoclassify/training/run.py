@@ -14,6 +14,7 @@ from typing import Any
 from geoclassify.errors import OutputError
 from geoclassify.io.atomic import write_atomic
 from geoclassify.training.config import TrainConfig, config_from_dict
+from geoclassify.version import __version__
 
 CONFIG, CHECKPOINT, METRICS_CSV, METRICS_JSON = "config.yaml", "checkpoint.pt", "metrics.csv", "metrics.json"
 
@@ -30,7 +31,6 @@ def git_commit() -> str | None:
 
 def environment(**frameworks: Any) -> dict[str, Any]:
     """Python, platform, geoclassify and the command line, plus the framework's versions (default: torch, timm)."""
-    import geoclassify
 
     if not frameworks:
         import timm
@@ -38,7 +38,7 @@ def environment(**frameworks: Any) -> dict[str, Any]:
 
         frameworks = {"torch": torch.__version__, "timm": timm.__version__, "cuda": torch.cuda.is_available()}
     return {"python": platform.python_version(), "platform": platform.platform(), **frameworks,
-            "geoclassify": geoclassify.__version__, "argv": sys.argv}
+            "geoclassify": __version__, "argv": sys.argv}
 
 
 class RunDir:

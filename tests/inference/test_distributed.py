@@ -169,8 +169,8 @@ def other_geoclassify(folder: Path, version: str) -> Path:
 
     site = folder / "other_site"
     shutil.copytree(ROOT / "geoclassify", site / "geoclassify", ignore=shutil.ignore_patterns("weights", "__pycache__"))
-    init = site / "geoclassify" / "__init__.py"
-    init.write_text(init.read_text().replace(f'__version__ = "{__version__}"', f'__version__ = "{version}"'))
+    module = site / "geoclassify" / "version.py"
+    module.write_text(module.read_text().replace(f'__version__ = "{__version__}"', f'__version__ = "{version}"'))
     return site
 
 
