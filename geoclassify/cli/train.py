@@ -20,16 +20,17 @@ from geoclassify.training.keras import check_arch, check_installed
 log = logging.getLogger("geoclassify")
 
 # shortcut flag -> config key
-SHORTCUTS = {"framework": "model.framework", "arch": "model.arch", "pretrained": "model.pretrained", "epochs": "optim.epochs",
-             "batch_size": "optim.batch_size", "lr": "optim.lr", "device": "device", "data": "data.path",
-             "workers": "loader.workers", "cache_dir": "loader.cache_dir"}
+SHORTCUTS = {"framework": "model.framework", "arch": "model.arch", "pretrained": "model.pretrained",
+             "epochs": "optim.epochs", "batch_size": "optim.batch_size", "lr": "optim.lr", "device": "device",
+             "data": "data.path", "workers": "loader.workers", "cache_dir": "loader.cache_dir"}
 
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML training config.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory to create (e.g. runs/NAME).")
 @click.option("--resume", "resume_path", type=click.Path(file_okay=False), help="Continue an interrupted run.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. optim.lr=0.001.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. optim.lr=0.001.")
 @click.option("--framework", type=click.Choice(["torch", "keras"]),
               help="torch (default) or keras: a Keras 3 ResNet-50 on tf.data, trained in its own process.")
 @click.option("--arch", help="Architecture (see `geoclassify models`; any timm model as timm:NAME).")

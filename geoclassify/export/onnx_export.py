@@ -11,6 +11,7 @@ import dataclasses
 import logging
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -53,12 +54,21 @@ def save_with_card(model_proto, card: ModelCard, output: Path) -> None:
         onnx.save(model_proto, str(tmp))
 
 
-def with_provenance(card: ModelCard, **extra) -> ModelCard:
+def with_provenance(card: ModelCard, **extra: Any) -> ModelCard:
+    """A copy of `card` with `extra` added to (or replacing keys of) its provenance."""
     return dataclasses.replace(card, provenance={**card.provenance, **extra})
 
 
 def trace_to_onnx(model, card: ModelCard):
-    """The ONNX ModelProto of a torch model, with a dynamic batch (and size, for segmentation) axis."""
+    """The ONNX ModelProto of a torch model, with a dynamic batch (and size, for segmentation) axis.
+
+    Returns:
+        The ModelProto and the example batch it was traced with: (2, bands, tile, tile) float32 noise.
+
+    Raises:
+        ExportError: torch's exporter fails on the architecture, or returns no program.
+        GeoclassifyError: onnxscript, which torch's exporter needs, is not installed.
+    """
     import torch
 
     require("onnxscript", "onnx", "ONNX exports of torch models")  # torch's exporter needs it
@@ -71,6 +81,8 @@ def trace_to_onnx(model, card: ModelCard):
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds of errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"architecture {card.architecture!r} could not be exported to ONNX: {first}") from None
+    if program is None:  # only the legacy exporter (dynamo=False) returns nothing
+        raise ExportError(f"architecture {card.architecture!r}: torch's ONNX exporter returned no program")
     return program.model_proto, example
 
 

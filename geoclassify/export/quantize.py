@@ -11,14 +11,15 @@ import logging
 import tempfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from geoclassify.errors import ConfigError
 from geoclassify.export.onnx_export import ExportError, import_onnx, save_with_card, with_provenance
-from geoclassify.models.onnx_file import read_onnx_card
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import ModelCard
+from geoclassify.models.onnx_file import read_onnx_card
 from geoclassify.optional import require
 from geoclassify.reports.sources import load_chip_arrays, model_chip_set
 
@@ -54,8 +55,9 @@ def calibration_batches(calibration: str, card: ModelCard, chips: int, batch: in
 def make_reader(input_name: str, batches: list[np.ndarray]):
     """An onnxruntime CalibrationDataReader over the batches."""
     quantization = import_quantization()
+    base: Any = quantization.CalibrationDataReader  # onnxruntime is imported at run time: no static type
 
-    class Reader(quantization.CalibrationDataReader):
+    class Reader(base):
         def __init__(self):
             self.items = iter(batches)
 

@@ -51,6 +51,7 @@ class OnnxPredictor:
             GeoclassifyError: onnxruntime is not installed.
         """
         self.path = Path(path)
+        self.source: dict | None = None  # the files it was loaded from (set by load_predictor)
         self.session = open_session(self.path, device, threads)
         self.card = card_from_session(self.session, self.path, card_path)
         inputs = self.session.get_inputs()

@@ -55,13 +55,16 @@ class ModelCard:
 
     @property
     def num_classes(self) -> int:
+        """How many classes the model predicts."""
         return len(self.class_names)
 
     @property
     def in_channels(self) -> int:
+        """How many bands the model takes."""
         return len(self.bands)
 
     def to_json(self) -> str:
+        """The card as JSON, keys sorted (what `from_json` reads back)."""
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod

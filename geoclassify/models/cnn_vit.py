@@ -14,6 +14,8 @@ from geoclassify.models.registry import register_model
 
 
 class ResidualBlock(nn.Module):
+    """Two 3x3 conv-BN layers with a skip connection (a 1x1 projection when stride or width changes), then ReLU."""
+
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         self.body = nn.Sequential(conv_bn_relu(cin, cout, stride),
@@ -22,6 +24,7 @@ class ResidualBlock(nn.Module):
                      else nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, cin, h, w) features -> (n, cout, h / stride, w / stride)."""
         return F.relu(self.body(x) + self.skip(x))
 
 
@@ -50,18 +53,24 @@ class CNNViT(nn.Module):
         self.head = nn.Linear(dim, num_classes)
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, bands, h, w) normalised images -> (n, 1 + (h / 8) * (w / 8), dim) tokens, the class token first.
+
+        The position embeddings are resized (bicubic) when the feature grid is not `base_grid` square.
+        """
         feats = self.proj(self.cnn(x))
-        pos = self.pos_embed
+        pos: torch.Tensor = self.pos_embed
         if pos.shape[-2:] != feats.shape[-2:]:
             pos = F.interpolate(pos, size=feats.shape[-2:], mode="bicubic", align_corners=False)
         feats = (feats + pos).flatten(2).transpose(1, 2)
         return torch.cat([self.cls_token.expand(len(x), -1, -1), feats], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, bands, h, w) normalised images -> (n, classes) logits."""
         out = self.encoder(self.tokens(x))
         return self.head(self.norm(out[:, 0]))
 
 
 @register_model("cnn_vit", task="classification", description="CNN-ViT hybrid (CNN local features, ViT global context)")
 def cnn_vit(in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
+    """A CNNViT; `kwargs` are its arguments (widths, dim, depth, heads, mlp_ratio, dropout, base_grid)."""
     return CNNViT(in_channels, num_classes, **kwargs)

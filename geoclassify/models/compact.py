@@ -25,9 +25,11 @@ class CompactCNN(nn.Module):
             layers.append(nn.MaxPool2d(2))
             cin = width
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(cin, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, bands, h, w) normalised images -> (n, classes) logits."""
         return self.head(self.features(x))
 
 
@@ -45,14 +47,17 @@ class TinyFCN(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, bands, h, w) normalised images -> (n, classes, h, w) logits."""
         return self.body(x)
 
 
 @register_model("compact_cnn", task="classification", description="small VGG-style chip classifier")
 def compact_cnn(in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
+    """A CompactCNN; `kwargs` are its arguments (widths, convs_per_stage, stem_stride, dropout)."""
     return CompactCNN(in_channels, num_classes, **kwargs)
 
 
 @register_model("tiny_fcn", task="segmentation", description="small fully convolutional segmenter")
 def tiny_fcn(in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
+    """A TinyFCN; `kwargs` are its arguments (width, depth)."""
     return TinyFCN(in_channels, num_classes, **kwargs)

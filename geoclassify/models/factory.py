@@ -53,7 +53,7 @@ def create_model(name: str, in_channels: int, num_classes: int, pretrained: bool
 
     Raises:
         ModelFileError: the architecture is unknown, timm cannot build it, it has no published weights
-            (`pretrained=True`), or the local weights file is missing.
+            (`pretrained=True`), or the local weights file is missing or holds no state dict.
     """
     load_builtin()
     hub = pretrained is True

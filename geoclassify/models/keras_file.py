@@ -6,6 +6,7 @@ geoclassify runs Keras-trained models through their ONNX export (`best.onnx` bes
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def add_card(path: Path, card: ModelCard) -> None:
         archive.writestr(CARD_MEMBER, card.to_json())
 
 
-def read_keras_card(path: str | Path) -> ModelCard:
+def read_keras_card(path: str | os.PathLike[str]) -> ModelCard:
     """The model card of a `.keras` file.
 
     Args:
@@ -52,7 +53,7 @@ def read_keras_card(path: str | Path) -> ModelCard:
         raise ModelFileError(f"{path} is not a Keras model file (not a zip archive)") from None
 
 
-def onnx_beside(path: str | Path) -> str:
+def onnx_beside(path: str | os.PathLike[str]) -> str:
     """The message for a `.keras` file given to predict/evaluate/benchmark: run the ONNX file beside it.
 
     Args:

@@ -6,6 +6,7 @@ A foreign ONNX file has none; it runs only with an explicit card file (`--card c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -54,7 +55,8 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def open_session(path: str | Path, device: str = "cpu", threads: int | None = None) -> "onnxruntime.InferenceSession":
+def open_session(path: str | os.PathLike[str], device: str = "cpu",
+                 threads: int | None = None) -> "onnxruntime.InferenceSession":
     """An InferenceSession for a model file, with file errors turned into one clear line.
 
     Args:
@@ -86,7 +88,7 @@ def open_session(path: str | Path, device: str = "cpu", threads: int | None = No
         raise ModelFileError(f"{path} is not a readable ONNX model: {first}") from None
 
 
-def card_from_session(session: "onnxruntime.InferenceSession", path: str | Path,
+def card_from_session(session: "onnxruntime.InferenceSession", path: str | os.PathLike[str],
                       card_path: str | None = None) -> ModelCard:
     """The card embedded by `geoclassify export`, or the one given with --card (which wins).
 
@@ -114,7 +116,7 @@ def card_from_session(session: "onnxruntime.InferenceSession", path: str | Path,
     return ModelCard.from_json(embedded)
 
 
-def read_onnx_card(path: str | Path, card_path: str | None = None) -> ModelCard:
+def read_onnx_card(path: str | os.PathLike[str], card_path: str | None = None) -> ModelCard:
     """The model card of an ONNX model file, or the one in `card_path` (which wins).
 
     Args:

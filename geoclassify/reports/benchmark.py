@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from geoclassify.io.atomic import write_atomic
 from geoclassify.models.card import ModelCard
 from geoclassify.reports import plots
 from geoclassify.reports.document import markdown_table
 from geoclassify.reports.metrics import chip_metrics
 from geoclassify.reports.sources import load_chip_arrays, model_chip_set, predict_chips
-from geoclassify.io.atomic import write_atomic
 
 log = logging.getLogger("geoclassify")
 
@@ -33,6 +33,8 @@ THROUGHPUT_BATCH = 64
 
 @dataclass
 class Row:
+    """One model's line of the results: its scores, speed, size and cost (units beside each field)."""
+
     model: str
     backend: str
     accuracy: float | None
@@ -50,6 +52,7 @@ COLUMNS = ["model", "backend", "accuracy", "ROC-AUC", "latency batch 1 (ms)", "t
 
 
 def backend_of(path: str, card: ModelCard) -> str:
+    """What runs a model file: "torch float32", "onnxruntime float32" or "onnxruntime int8" (a quantized card)."""
     from geoclassify.models.files import is_onnx
 
     if not is_onnx(path):
@@ -131,6 +134,21 @@ def benchmark(models: list[str], data: str, out: Path, rounds: int = 5, calls: i
 
 
 def make_rows(models, predictors, scores, timings) -> list[Row]:
+    """The results, one row per model, with `speedup` relative to the first model's throughput.
+
+    Args:
+        models: the model files.
+        predictors: their predictors, in the same order.
+        scores: their `chip_metrics` on the benchmark chips.
+        timings: per model, (latency ms per image at batch 1, images/s at batch 64) of each counted round;
+            a row takes the median of each.
+
+    Returns:
+        The rows; parameters and GFLOPs are counted once per architecture and input shape.
+
+    Raises:
+        ModelFileError: a torch model's architecture cannot be built to count its FLOPs.
+    """
     rows, flops = [], {}
     for model, predictor, score, times in zip(models, predictors, scores, timings):
         card = predictor.card
@@ -146,6 +164,7 @@ def make_rows(models, predictors, scores, timings) -> list[Row]:
 
 
 def table_rows(rows: list[Row]) -> list[list[Any]]:
+    """The rows as the cells of results.md (COLUMNS): percentages, milliseconds, millions, MB; None if unknown."""
     return [[r.model, r.backend, f"{r.accuracy:.2%}" if r.accuracy is not None else None,
              r.roc_auc, f"{r.latency_ms:.2f}", f"{r.throughput:.0f}", f"{r.speedup:.2f}",
              f"{r.parameters / 1e6:.2f}" if r.parameters else None, f"{r.gflops:.3f}" if r.gflops else None,
@@ -153,6 +172,11 @@ def table_rows(rows: list[Row]) -> list[list[Any]]:
 
 
 def environment_line(threads: int | None) -> str:
+    """One line on the machine the timings come from: CPU, CPU count, torch (and its threads), onnxruntime.
+
+    Args:
+        threads: the threads asked for (None: torch's own count).
+    """
     import torch
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
@@ -160,6 +184,7 @@ def environment_line(threads: int | None) -> str:
 
 
 def onnxruntime_version() -> str:
+    """", onnxruntime X.Y.Z" for the environment line; empty without onnxruntime."""
     try:
         import onnxruntime
     except ImportError:
@@ -168,6 +193,19 @@ def onnxruntime_version() -> str:
 
 
 def write_results(rows: list[Row], out: Path, data: str, rounds: int, calls: int, threads: int | None) -> None:
+    """Write results.csv, results.md (the table with notes on the data, method and machine) and latency.png.
+
+    Args:
+        rows: the results, at least one.
+        out: the report folder (it exists).
+        data: what the models were scored on, for the notes.
+        rounds: the counted timing rounds.
+        calls: predict calls at batch 1 per round.
+        threads: the threads asked for (None: the libraries' defaults).
+
+    Raises:
+        GeoclassifyError: matplotlib is not installed (for latency.png).
+    """
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(asdict(rows[0])))
     writer.writeheader()

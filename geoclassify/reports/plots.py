@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -59,6 +59,20 @@ def _curves_plot(y, probs, names, path: Path, curve, title: str, labels: tuple[s
 
 
 def roc_plot(y: np.ndarray, probs: np.ndarray, names: Sequence[str], path: Path) -> Path:
+    """ROC curves, one per class against the rest (binary models: one, class 1 positive), with their AUC.
+
+    Args:
+        y: (n,) true class indexes.
+        probs: (n, classes) predicted probabilities.
+        names: the class names, in class index order.
+        path: the PNG file to write.
+
+    Returns:
+        `path`.
+
+    Raises:
+        GeoclassifyError: matplotlib is not installed.
+    """
     from sklearn.metrics import roc_auc_score, roc_curve
 
     def curve(positive, score):
@@ -70,6 +84,9 @@ def roc_plot(y: np.ndarray, probs: np.ndarray, names: Sequence[str], path: Path)
 
 
 def pr_plot(y: np.ndarray, probs: np.ndarray, names: Sequence[str], path: Path) -> Path:
+    """Precision-recall curves, one per class against the rest (binary models: one, class 1 positive), with their
+    average precision. Arguments ((n,) true classes, (n, classes) probabilities), result and errors as `roc_plot`'s.
+    """
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
     def curve(positive, score):
@@ -98,7 +115,7 @@ def confusion_plot(cm: np.ndarray, names: Sequence[str], path: Path, normalise: 
     return _save(fig, path)
 
 
-def training_curves_plot(history: list[dict[str, float]], path: Path) -> Path:
+def training_curves_plot(history: Sequence[Mapping[str, float | None]], path: Path) -> Path:
     """Losses (left) and validation metrics (right) per epoch, from a run's metrics.csv."""
     plt = pyplot()
     epochs = [row["epoch"] for row in history]

@@ -32,6 +32,6 @@ class RunningBandStats:
 
     def result(self) -> tuple[list[float], list[float]]:
         """(mean, std) per band; std at least 1e-6 so that normalising never divides by zero."""
-        if self.mean is None:
+        if self.mean is None or self.m2 is None:
             raise InputError("no image to compute band statistics from")
         return self.mean.tolist(), np.maximum(np.sqrt(self.m2 / self.count), 1e-6).tolist()

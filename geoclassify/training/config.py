@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -134,7 +134,7 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, values or {}, "")
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Read a YAML config (or start from defaults) and apply `section.key=value` overrides."""
     values: dict[str, Any] = {}
     if path is not None:

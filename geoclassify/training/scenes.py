@@ -168,13 +168,20 @@ class SceneReader:
         self.pairs, self.bands, self.mapping, self.data = pairs, bands, mapping, data
         self._open: dict[int, tuple] = {}
 
+    def _data_config(self, pair: ScenePair) -> DataConfig:
+        """The data config, which label polygons and colour masks need (their classes and colours)."""
+        if self.data is None:
+            raise ConfigError(f"{pair.labels}: label polygons and colour masks need the data config "
+                              "(data.polygon_classes, data.mask_colors), and this scene reader was given none")
+        return self.data
+
     def _datasets(self, scene: int):
         if scene not in self._open:
             bound_gdal_cache_in_this_process()  # workers too
             pair = self.pairs[scene]
             image = rasterio.open(pair.image)
             if pair.kind == "polygons":
-                self._open[scene] = (image, polygon_labels(pair, image.crs, self.data))
+                self._open[scene] = (image, polygon_labels(pair, image.crs, self._data_config(pair)))
                 return self._open[scene]
             labels = rasterio.open(pair.labels)
             if not same_grid(image, labels):
@@ -192,7 +199,7 @@ class SceneReader:
         if pair.kind == "polygons":
             codes = labels.read(image.transform, window)
         elif pair.kind == "mask":
-            codes = mask_classes(labels.read([1, 2, 3], window=window), self.data, pair.labels)
+            codes = mask_classes(labels.read([1, 2, 3], window=window), self._data_config(pair), pair.labels)
         else:
             codes = labels.read(1, window=window, boundless=False)
         classes = self.mapping.apply(codes, where=pair.labels)

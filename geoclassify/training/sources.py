@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import rasterio
 
+from geoclassify.errors import ConfigError
 from geoclassify.models.card import ModelCard
 from geoclassify.training.chips import Sample, band_stats, scan_chip_folders, split_by_place
 from geoclassify.training.config import TrainConfig
@@ -67,11 +68,23 @@ def scene_source(config: TrainConfig) -> tuple[DataInfo, SceneReader, dict[str, 
     return info, reader, blocks
 
 
+def _rgb(name: str, color: Sequence[int]) -> tuple[int, int, int]:
+    """A class's colour (from the config, the class mapping or PALETTE) as (r, g, b); ConfigError unless 3 values."""
+    if len(color) != 3:
+        raise ConfigError(f"the colour of class {name!r} must be [r, g, b], not {list(color)}")
+    r, g, b = color
+    return r, g, b
+
+
 def training_card(config: TrainConfig, info: DataInfo, architecture: str, run: str, parameters: int,
                   extra: dict[str, Any]) -> ModelCard:
-    """The model card of a trained model: classes, bands, normalisation and provenance."""
+    """The model card of a trained model: classes, bands, normalisation and provenance.
+
+    Raises:
+        ConfigError: a class colour is not [r, g, b].
+    """
     data = config.data
-    colors = [tuple(info.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(info.classes)]
+    colors = [_rgb(c, info.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(info.classes)]
     kwargs = {k: v for k, v in config.model.kwargs.items() if k != "pretrained"}
     margin = data.receptive_margin if data.receptive_margin is not None else data.tile_size // 8
     return ModelCard(

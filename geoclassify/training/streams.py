@@ -126,7 +126,10 @@ class SceneWindowStream(IterableDataset):
         self._epoch.value = epoch
 
     def __len__(self) -> int:
-        return self.count if self.count is not None else len(self._fixed)
+        if self.count is not None:
+            return self.count
+        assert self._fixed is not None  # the fixed windows are listed whenever no count is given
+        return len(self._fixed)
 
     def __iter__(self):
         info = get_worker_info()

@@ -20,18 +20,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.errors import ConfigError, GeoclassifyError, TrainingError
 from geoclassify.inference.predictor import resolve_device
-from geoclassify.models.card import ModelCard
-from geoclassify.models.files import save_model
-from geoclassify.models.factory import count_parameters, create_model
-from geoclassify.optional import require
-from geoclassify.training.augment import mix_batch
-from geoclassify.training.config import TrainConfig
-from geoclassify.training.class_mapping import IGNORE
-from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
 from geoclassify.io.atomic import write_atomic
+from geoclassify.models.card import ModelCard
+from geoclassify.models.factory import count_parameters, create_model
+from geoclassify.models.files import save_model
+from geoclassify.optional import require
+from geoclassify.progress import SILENT, ProgressReporter
+from geoclassify.training.augment import mix_batch
+from geoclassify.training.class_mapping import IGNORE
+from geoclassify.training.config import TrainConfig
+from geoclassify.training.metrics import classification_metrics, confusion, segmentation_metrics
 from geoclassify.training.run import RunDir
 from geoclassify.training.sources import DataInfo, chip_source, scene_source, training_card
 from geoclassify.training.streams import BatchNormalizer, ChipStream, SceneWindowStream, collate
@@ -44,10 +44,11 @@ class PreparedData(DataInfo):
     """A data source's description with its torch streams and loaders."""
 
     streams: dict[str, Any] = field(default_factory=dict)
-    loaders: dict[str, DataLoader] | None = None
+    loaders: dict[str, DataLoader] = field(default_factory=dict)  # set by prepare_data
 
 
 def make_loaders(config: TrainConfig, streams: dict[str, Any]) -> dict[str, DataLoader]:
+    """A DataLoader per stream, with the config's batch size and worker settings, collating with `collate`."""
     workers = config.loader.workers
     return {name: DataLoader(stream, batch_size=config.optim.batch_size, num_workers=workers, collate_fn=collate,
                              persistent_workers=workers > 0 and config.loader.persistent_workers,
@@ -66,6 +67,12 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 
 def prepare_scenes(config: TrainConfig) -> PreparedData:
+    """Scenes with labels: their description and a window stream per split (random windows for training).
+
+    Raises:
+        ConfigError: the scenes or their labelling are not configured correctly.
+        InputError: a scene or its labels cannot be read.
+    """
     data = config.data
     info, reader, blocks = scene_source(config)
     streams = {name: SceneWindowStream(reader, part, data.tile_size,
@@ -77,15 +84,27 @@ def prepare_scenes(config: TrainConfig) -> PreparedData:
 
 
 def prepare_chips(config: TrainConfig) -> PreparedData:
+    """Chip folders: their description and a chip stream per split (shuffled and augmented for training).
+
+    Raises:
+        ConfigError: data.path is not a folder of class folders, or the split cannot be made.
+        InputError: none of the sampled training images can be read.
+    """
     loader = config.loader
     info, splits = chip_source(config)
     streams = {name: ChipStream(part, config.data.bands, shuffle=name == "train",
-                                augment=name == "train" and loader.augment, seed=config.seed, cache_dir=loader.cache_dir)
+                                augment=name == "train" and loader.augment, seed=config.seed,
+                                cache_dir=loader.cache_dir)
                for name, part in splits.items()}
     return PreparedData(**vars(info), streams=streams)
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """AdamW or Adam over the model's parameters, with optim's learning rate and weight decay.
+
+    Raises:
+        ConfigError: optim.optimizer is neither adamw nor adam.
+    """
     opt = config.optim
     if opt.optimizer not in ("adamw", "adam"):
         raise ConfigError(f"optim.optimizer must be adamw or adam, not {opt.optimizer!r}")
@@ -94,6 +113,11 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
+    """The learning-rate schedule: cosine annealing over optim.epochs, or halving on a validation loss plateau.
+
+    Raises:
+        ConfigError: optim.schedule is neither cosine nor plateau.
+    """
     if config.optim.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.optim.epochs))
     if config.optim.schedule == "plateau":
@@ -137,12 +161,14 @@ class Trainer:
 
     # ---- state -------------------------------------------------------------------------------
     def state(self, epoch: int) -> dict[str, Any]:
+        """Everything --resume needs after `epoch`: weights, optimizer, schedule, scaler, history and RNG states."""
         return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "history": self.history, "best": self.best, "bad_epochs": self.bad_epochs,
                 "torch_rng": torch.get_rng_state(), "mix_rng": self.mix_gen.get_state()}
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Continue from a `state` (a checkpoint): training goes on at the epoch after it."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -153,10 +179,16 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
 
     def card(self, extra: dict[str, Any]) -> ModelCard:
+        """The model card of the model being trained, with `extra` in its provenance.
+
+        Raises:
+            ConfigError: a class colour is not [r, g, b].
+        """
         return training_card(self.config, self.data, self.config.model.arch, str(self.run.path),
                              count_parameters(self.model), extra)
 
     def save_model_file(self, name: str, extra: dict[str, Any]) -> None:
+        """Write the model with its card as `name` in the run directory (`extra`: added to the card's provenance)."""
         model = self.model.to(memory_format=torch.contiguous_format)
         save_model(model, self.card(extra), self.run.path / name)
         if self.config.optim.channels_last:
@@ -164,6 +196,8 @@ class Trainer:
 
     # ---- loops -------------------------------------------------------------------------------
     def autocast(self):
+        """A context for the forward pass: autocast (float16 on CUDA, bfloat16 on the CPU) with optim.amp, else
+        nothing."""
         if not self.config.optim.amp:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.float16 if self.device.type == "cuda" else torch.bfloat16)
@@ -175,11 +209,19 @@ class Trainer:
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Weighted, label-smoothed cross entropy: soft targets per chip, or class maps with IGNORE pixels."""
-        extra = {"ignore_index": IGNORE} if self.data.task == "segmentation" else {}
-        return F.cross_entropy(logits, target, weight=self.class_weights,
-                               label_smoothing=self.config.optim.label_smoothing, **extra)
+        ignore = IGNORE if self.data.task == "segmentation" else -100  # -100: cross_entropy's default
+        return F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=ignore,
+                               label_smoothing=self.config.optim.label_smoothing)
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training split (CutMix / MixUp for classification, AMP, gradient clipping).
+
+        Returns:
+            train_loss (mean per image), train_images_per_s and train_skipped (unreadable or unusable samples).
+
+        Raises:
+            TrainingError: the loss became NaN or infinite, or no training image could be read.
+        """
         opt, n = self.config.optim, len(self.data.classes)
         self.model.train()
         self.data.streams["train"].set_epoch(epoch)
@@ -259,12 +301,21 @@ class Trainer:
         return val["accuracy"] + (val["roc_auc"] or 0.0) * 1e-3
 
     def step_schedule(self, val_loss: float) -> None:
+        """Advance the learning-rate schedule after an epoch (the plateau schedule watches `val_loss`)."""
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val_loss)
         else:
             self.scheduler.step()
 
     def fit(self) -> dict[str, Any]:
+        """Train from `start_epoch` to optim.epochs (or early stopping), then score the best epoch on the test split.
+
+        Returns:
+            {"best_epoch": ..., "test": the test metrics}, as written to test_metrics.json.
+
+        Raises:
+            TrainingError: the loss became NaN or infinite, memory ran out, or a split produced no usable samples.
+        """
         try:
             return self._fit()
         except torch.OutOfMemoryError:
@@ -304,6 +355,14 @@ class Trainer:
         return self.test_best()
 
     def test_best(self) -> dict[str, Any]:
+        """Load best.safetensors, score it on the test split and write test_metrics.json.
+
+        Returns:
+            {"best_epoch": ..., "test": the test metrics}.
+
+        Raises:
+            TrainingError: the test split produced no usable samples.
+        """
         from geoclassify.models.files import load_model
 
         best, _ = load_model(self.run.path / "best.safetensors")
@@ -321,8 +380,8 @@ def tensorboard_writer(path: Path):
     """A TensorBoard SummaryWriter (None without tensorboard) that does not import TensorFlow.
 
     tensorboard imports TensorFlow whenever it is installed (3.5 s and 450 MiB a training run here,
-    benchmarks/RESULTS.md; and TensorFlow beside torch in one process can crash) unless a module `tensorboard.compat.notf` exists, which makes
-    it use its own stub: the event files are the same."""
+    benchmarks/RESULTS.md; and TensorFlow beside torch in one process can crash) unless a module
+    `tensorboard.compat.notf` exists, which makes it use its own stub: the event files are the same."""
     sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
     try:
         tensorboard = require("torch.utils.tensorboard", "train", "TensorBoard logs")
@@ -333,12 +392,45 @@ def tensorboard_writer(path: Path):
 
 
 def train(config: TrainConfig, out: str, progress: ProgressReporter = SILENT) -> dict[str, Any]:
+    """Train a torch model into a new run directory `out`.
+
+    Args:
+        config: the training configuration.
+        out: the run directory to create; it must not exist, or be empty.
+        progress: reports each epoch's progress (default: silent).
+
+    Returns:
+        {"best_epoch": ..., "test": the test metrics of the best epoch}.
+
+    Raises:
+        OutputError: `out` exists and is not empty, or its parent folder does not exist.
+        ConfigError: a config value is invalid (source, device, optimizer, schedule, class weights...).
+        ModelFileError: the architecture cannot be built, or its pretrained weights cannot be loaded.
+        InputError: the data cannot be read.
+        TrainingError: training cannot go on (NaN loss, out of memory, a split without usable samples).
+    """
     run = RunDir(out)
     run.create(config)
     return Trainer(config, run, progress).fit()
 
 
 def resume(run_path: str, progress: ProgressReporter = SILENT) -> dict[str, Any]:
+    """Continue an interrupted torch run from its checkpoint.pt, with its saved config.
+
+    Args:
+        run_path: the run directory.
+        progress: reports each epoch's progress (default: silent).
+
+    Returns:
+        {"best_epoch": ..., "test": the test metrics of the best epoch}.
+
+    Raises:
+        OutputError: `run_path` is not a run directory, or has no checkpoint.pt.
+        ConfigError: its config holds an invalid value.
+        ModelFileError: the architecture cannot be built.
+        InputError: the data cannot be read.
+        TrainingError: training cannot go on (NaN loss, out of memory, a split without usable samples).
+    """
     run = RunDir(run_path)
     config = run.load_config()
     trainer = Trainer(config, run, progress)

@@ -6,15 +6,19 @@ The same transforms, probabilities and limits as the PyTorch path (`geoclassify.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from geoclassify.training.keras import import_keras
+
+if TYPE_CHECKING:  # annotations only: TensorFlow is imported by import_keras, which checks its version
+    from tensorflow import Tensor
 
 tf, _ = import_keras()
 
 MAX_ANGLE = 15.0  # degrees, small rotations (reflected borders, no black corners)
 
 
-def rotate(image: tf.Tensor, degrees: tf.Tensor) -> tf.Tensor:
+def rotate(image: Tensor, degrees: Tensor) -> Tensor:
     """Rotate an (h, w, bands) image about its centre, bilinear, reflecting at the borders."""
     h, w = image.shape[0], image.shape[1]
     angle = degrees * math.pi / 180.0
@@ -27,7 +31,7 @@ def rotate(image: tf.Tensor, degrees: tf.Tensor) -> tf.Tensor:
     return out[0]
 
 
-def augment_image(image: tf.Tensor, max_value: float) -> tf.Tensor:
+def augment_image(image: Tensor, max_value: float) -> Tensor:
     """Random flips, a 90-degree rotation, a small rotation (p 0.3) and brightness/contrast (p 0.5) of raw pixels."""
     image = tf.image.random_flip_left_right(image)
     image = tf.image.random_flip_up_down(image)
@@ -44,7 +48,7 @@ def augment_image(image: tf.Tensor, max_value: float) -> tf.Tensor:
     return tf.cond(tf.random.uniform([]) < 0.5, jitter, lambda: image)
 
 
-def cutmix(x: tf.Tensor, y: tf.Tensor, perm: tf.Tensor, lam: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def cutmix(x: Tensor, y: Tensor, perm: Tensor, lam: Tensor) -> tuple[Tensor, Tensor]:
     """Paste a box of area about (1 - lam) from the permuted batch; targets mixed by the box's true area."""
     h, w = x.shape[1], x.shape[2]
     ch = tf.cast(h * tf.sqrt(1.0 - lam), tf.int32)
@@ -60,7 +64,7 @@ def cutmix(x: tf.Tensor, y: tf.Tensor, perm: tf.Tensor, lam: tf.Tensor) -> tuple
     return mixed, kept * y + (1.0 - kept) * tf.gather(y, perm)
 
 
-def mix_batch(x: tf.Tensor, y: tf.Tensor, mixup: float, cutmix_p: float) -> tuple[tf.Tensor, tf.Tensor]:
+def mix_batch(x: Tensor, y: Tensor, mixup: float, cutmix_p: float) -> tuple[Tensor, Tensor]:
     """With probability `cutmix_p` CutMix, else with `mixup` MixUp, a batch with one-hot targets `y`."""
     if not mixup and not cutmix_p:
         return x, y

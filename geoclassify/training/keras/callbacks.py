@@ -12,10 +12,11 @@ from typing import Any
 
 from geoclassify.errors import TrainingError
 from geoclassify.io.atomic import atomic_target, write_atomic
-from geoclassify.training.keras import import_keras
 from geoclassify.models.keras_file import add_card
+from geoclassify.training.keras import import_keras
 
 tf, keras = import_keras()
+Callback: Any = keras.callbacks.Callback  # Keras is imported at run time (import_keras): no static type
 log = logging.getLogger("geoclassify")
 
 STATE = "checkpoint.json"  # epoch, history, best, callback states: with checkpoint.keras, what --resume needs
@@ -29,7 +30,7 @@ def save_keras(model, path: Path, card=None) -> None:
             add_card(tmp, card)
 
 
-class NanGuard(keras.callbacks.Callback):
+class NanGuard(Callback):
     """Stop with a clear message when the loss is no longer finite."""
 
     def __init__(self, run: Path):
@@ -37,9 +38,15 @@ class NanGuard(keras.callbacks.Callback):
         self.run, self.epoch = run, 0
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Note the (1-based) epoch for the message."""
         self.epoch = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None):
+        """Check the batch's loss.
+
+        Raises:
+            TrainingError: the loss is NaN or infinite.
+        """
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             kept = (f"the last good checkpoint is {self.run / 'checkpoint.keras'} (epoch {self.epoch - 1})"
@@ -48,7 +55,7 @@ class NanGuard(keras.callbacks.Callback):
                                 f"{kept}; try a lower optim.lr")
 
 
-class EpochMetrics(keras.callbacks.Callback):
+class EpochMetrics(Callback):
     """Validation metrics after each epoch into `logs` (val_loss, val_score for the callbacks after it) and a row
     of metrics.csv / metrics.json / TensorBoard, as the PyTorch trainer writes them."""
 
@@ -58,10 +65,16 @@ class EpochMetrics(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(str(trainer.run.path / "tensorboard"))
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Start the trainer's epoch (new training windows, skip counts reset) and its clock."""
         self.trainer.begin_epoch(epoch + 1)
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Evaluate the validation split, put val_loss and val_score into `logs`, and record the epoch's row.
+
+        Raises:
+            TrainingError: the validation split produced no usable samples.
+        """
         trainer, seconds = self.trainer, time.perf_counter() - self.start
         skipped = trainer.skips["train"].count
         val = trainer.evaluate("val")
@@ -109,7 +122,7 @@ EarlyStopping = resumable(keras.callbacks.EarlyStopping, ("wait", "best", "best_
 ReduceLROnPlateau = resumable(keras.callbacks.ReduceLROnPlateau, ("wait", "best", "cooldown_counter"))
 
 
-class Checkpoints(keras.callbacks.Callback):
+class Checkpoints(Callback):
     """best.keras when val_score improves, last.keras and checkpoint.keras (with the optimizer) every epoch, and
     checkpoint.json: each written to a temporary file beside its target and renamed."""
 
@@ -118,6 +131,7 @@ class Checkpoints(keras.callbacks.Callback):
         self.trainer, self.stateful = trainer, stateful
 
     def on_epoch_end(self, epoch, logs=None):
+        """Write the epoch's model files and checkpoint.json (after EpochMetrics has put val_score into `logs`)."""
         trainer, path = self.trainer, self.trainer.run.path
         if logs["val_score"] > trainer.best["score"]:
             trainer.best = {"score": float(logs["val_score"]), "epoch": epoch + 1}

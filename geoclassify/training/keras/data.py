@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geoclassify.training.keras import import_keras
-from geoclassify.training.keras.augment import augment_image, mix_batch
 from geoclassify.training.chips import Sample, read_image
 from geoclassify.training.class_mapping import IGNORE
+from geoclassify.training.keras import import_keras
+from geoclassify.training.keras.augment import augment_image, mix_batch
 from geoclassify.training.scenes import Block, SceneReader, block_windows, random_windows
 
 tf, _ = import_keras()
@@ -32,6 +32,7 @@ class SkippedSample(ValueError):
 
 
 def digest(*parts) -> str:
+    """A short (16 hex digits) SHA-1 of the parts' text: the cache key of a split's samples."""
     return hashlib.sha1("\n".join(map(str, parts)).encode()).hexdigest()[:16]
 
 
@@ -48,9 +49,11 @@ class ChipSplit:
         """Chips are the same every epoch."""
 
     def describe(self, i: int) -> str:
+        """Chip `i` for messages: its path."""
         return self.samples[i].path
 
     def read(self, i: int) -> tuple[np.ndarray, int]:
+        """Chip `i` as a (height, width, bands) image in raw units, and its class index."""
         return read_image(self.samples[i].path, self.bands), self.samples[i].label
 
 
@@ -72,10 +75,12 @@ class SceneWindowSplit:
         self.windows = block_windows(blocks, size) if count is None else []
         self.count = count if count is not None else len(self.windows)
         # random windows change every epoch: caching them would freeze the first epoch's
-        self.key = None if self.random else digest("scene", size, min_labelled, reader.bands, reader.pairs, self.windows)
+        self.key = (None if self.random
+                    else digest("scene", size, min_labelled, reader.bands, reader.pairs, self.windows))
         self._local = threading.local()
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw the epoch's random windows (seeded by seed and epoch); fixed windows stay."""
         if self.random:
             self.windows = random_windows(self.blocks, self.size, self.count, np.random.default_rng([self.seed, epoch]))
 
@@ -86,10 +91,17 @@ class SceneWindowSplit:
         return self._local.reader
 
     def describe(self, i: int) -> str:
+        """Window `i` for messages: its position and scene."""
         scene, row, col = self.windows[i]
         return f"window {row},{col} of {self.base.pairs[scene].image}"
 
     def read(self, i: int) -> tuple[np.ndarray, int]:
+        """Window `i` as a (size, size, bands) image in raw units, and the majority class of its labelled pixels.
+
+        Raises:
+            SkippedSample: too few of its pixels are labelled (`min_labelled`).
+            InputError: its labels hold codes or mask colours the config does not map to classes.
+        """
         pixels, classes = self.reader().read(*self.windows[i], self.size)
         return pixels, window_label(classes, self.min_labelled)
 
@@ -101,6 +113,7 @@ class Skips:
         self.count, self.reasons, self.lock = 0, {}, threading.Lock()
 
     def reason(self, split, i: int, exc: Exception) -> None:
+        """Remember why sample `i` of `split` was skipped, for `counter`'s note to log."""
         with self.lock:
             self.reasons[(split.name, i)] = f"{split.describe(i)}: {exc}"
 

@@ -12,8 +12,8 @@ import numpy as np
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.export.onnx_export import ExportError, save_with_card
 from geoclassify.io.atomic import atomic_target
-from geoclassify.training.keras import ARCHITECTURES, check_arch, import_keras
 from geoclassify.models.card import ModelCard
+from geoclassify.training.keras import ARCHITECTURES, check_arch, import_keras
 
 tf, keras = import_keras()
 log = logging.getLogger("geoclassify")

@@ -15,15 +15,22 @@ import numpy as np
 
 from geoclassify.errors import ConfigError, OutputError, TrainingError
 from geoclassify.export.onnx_export import save_with_card, with_provenance
-from geoclassify.training.keras import import_keras
-from geoclassify.training.keras.callbacks import STATE, Checkpoints, EarlyStopping, EpochMetrics, NanGuard, ReduceLROnPlateau
-from geoclassify.training.keras.data import ChipSplit, SceneWindowSplit, Skips, make_dataset
-from geoclassify.training.keras.model import build_model, card_architecture, count_flops, export_onnx, float32_twin
+from geoclassify.io.atomic import write_atomic
 from geoclassify.models.card import ModelCard
 from geoclassify.models.keras_file import read_keras_card
 from geoclassify.training.config import TrainConfig
+from geoclassify.training.keras import import_keras
+from geoclassify.training.keras.callbacks import (
+    STATE,
+    Checkpoints,
+    EarlyStopping,
+    EpochMetrics,
+    NanGuard,
+    ReduceLROnPlateau,
+)
+from geoclassify.training.keras.data import ChipSplit, SceneWindowSplit, Skips, make_dataset
+from geoclassify.training.keras.model import build_model, card_architecture, count_flops, export_onnx, float32_twin
 from geoclassify.training.metrics import classification_metrics
-from geoclassify.io.atomic import write_atomic
 from geoclassify.training.run import RunDir, environment
 from geoclassify.training.sources import DataInfo, chip_source, scene_source, training_card
 
@@ -64,6 +71,11 @@ def prepare_splits(config: TrainConfig) -> tuple[DataInfo, dict[str, Any]]:
 
 
 def make_optimizer(config: TrainConfig):
+    """The Keras optimizer of `optim`: AdamW or Adam, with its learning rate, weight decay and gradient clipping.
+
+    Raises:
+        ConfigError: optim.optimizer is neither adamw nor adam.
+    """
     opt = config.optim
     if opt.optimizer not in ("adamw", "adam"):
         raise ConfigError(f"optim.optimizer must be adamw or adam, not {opt.optimizer!r}")
@@ -98,9 +110,12 @@ class KerasTrainer:
         self.infer = tf.function(lambda x: self.model(x, training=False))
         self.history: list[dict[str, Any]] = []
         self.best = {"score": -math.inf, "epoch": 0}
-        self.start_epoch, self.saved_callbacks = 0, {}
+        self.start_epoch = 0
+        self.saved_callbacks: dict[str, dict[str, Any]] = {}  # callback class name -> its state(), from --resume
 
     def dataset(self, name: str):
+        """The tf.data pipeline of split `name`: batches of normalised (tile, tile, bands) float32 images with their
+        labels (training: shuffled, augmented and mixed, one-hot labels)."""
         cfg, info = self.config, self.info
         train = name == "train"
         return make_dataset(self.splits[name], shape=(cfg.data.tile_size, cfg.data.tile_size, len(info.bands)),
@@ -110,6 +125,12 @@ class KerasTrainer:
                             cutmix=cfg.optim.cutmix, seed=cfg.seed)
 
     def card(self, extra: dict[str, Any]) -> ModelCard:
+        """The model card of the model being trained, with the Keras and TensorFlow versions, GFLOPs and `extra`
+        in its provenance.
+
+        Raises:
+            ConfigError: a class colour is not [r, g, b].
+        """
         versions = f"keras {keras.__version__}, tensorflow {tf.__version__}"
         return training_card(self.config, self.info, card_architecture(self.config.model.arch), str(self.run.path),
                              self.model.count_params(), {"framework": versions, "gflops": round(self.gflops, 4),
@@ -121,6 +142,7 @@ class KerasTrainer:
         return self.twin
 
     def begin_epoch(self, epoch: int) -> None:
+        """Set every split to (1-based) `epoch` (new random windows) and reset its skipped-sample count."""
         for name, split in self.splits.items():
             split.set_epoch(epoch)
             self.skips[name].count = 0
@@ -142,12 +164,16 @@ class KerasTrainer:
         return {"loss": loss, **classification_metrics(y, np.exp(log_probs))}
 
     def class_weight(self) -> dict[int, float] | None:
+        """Keras' class_weight for optim.class_weights=balanced (inverse class frequency of the training split), or
+        None."""
         if self.config.optim.class_weights != "balanced":
             return None
         counts = np.maximum(self.info.train_counts, 1)
         return {i: float(counts.sum() / (len(counts) * c)) for i, c in enumerate(counts)}
 
     def callbacks(self) -> list:
+        """The callbacks of a fit, in order: NaN guard, epoch metrics, learning-rate schedule, early stopping,
+        checkpoints and TensorBoard; resumable ones take their saved state."""
         opt, saved = self.config.optim, self.saved_callbacks
         stateful = []
         if opt.schedule == "plateau":
@@ -165,6 +191,16 @@ class KerasTrainer:
                 Checkpoints(self, stateful), board]
 
     def fit(self) -> dict[str, Any]:
+        """Train from `start_epoch` to optim.epochs (or early stopping), then score the best epoch on the test split.
+
+        Returns:
+            {"best_epoch": ..., "test": the test metrics}, as written to test_metrics.json.
+
+        Raises:
+            TrainingError: the loss became NaN or infinite, memory ran out, no epoch was completed, or a split
+                produced no usable samples.
+            ExportError: the model could not be exported to ONNX.
+        """
         opt = self.config.optim
         verbose = (1 if sys.stderr.isatty() else 2) if self.progress else 0
         try:
@@ -188,7 +224,8 @@ class KerasTrainer:
         write_atomic(path / "test_metrics.json", json.dumps(result, indent=2).encode())
         example = next(iter(self.datasets["val"]))[0].numpy()[:8]
         note = "onnx float32 (from Keras, tf2onnx)"
-        cards = {name: with_provenance(read_keras_card(path / f"{name}.keras"), format=note) for name in ("best", "last")}
+        cards = {name: with_provenance(read_keras_card(path / f"{name}.keras"), format=note)
+                 for name in ("best", "last")}
         start = time.perf_counter()
         diff = export_onnx(best, cards["best"], path / "best.onnx", example)
         log.info("wrote %s in %.0f s; max |logit difference| to Keras: %.2g", path / "best.onnx",
@@ -214,17 +251,53 @@ class KerasTrainer:
 
 
 def keras_environment() -> dict[str, Any]:
+    """The run's environment record (see `environment`) with the TensorFlow and Keras versions and whether a GPU
+    is visible."""
     return environment(tensorflow=tf.__version__, keras=keras.__version__,
                        gpu=bool(tf.config.list_physical_devices("GPU")))
 
 
 def train(config: TrainConfig, out: str, progress: bool = True) -> dict[str, Any]:
+    """Train a Keras model into a new run directory `out`.
+
+    Args:
+        config: the training configuration (model.framework keras).
+        out: the run directory to create; it must not exist, or be empty.
+        progress: show Keras' progress bar (on stderr).
+
+    Returns:
+        {"best_epoch": ..., "test": the test metrics of the best epoch}.
+
+    Raises:
+        OutputError: `out` exists and is not empty, or its parent folder does not exist.
+        ConfigError: a config value is invalid (architecture, device, source, optimizer, schedule...).
+        InputError: the data or the pretrained weights cannot be read.
+        TrainingError: training cannot go on (NaN loss, out of memory, a split without usable samples).
+        ExportError: the model could not be exported to ONNX.
+    """
     run = RunDir(out)
     run.create(config, keras_environment())
     return KerasTrainer(config, run, progress).fit()
 
 
 def resume(run_path: str, progress: bool = True) -> dict[str, Any]:
+    """Continue an interrupted Keras run from its checkpoint (or only score and export it, if it had finished
+    training).
+
+    Args:
+        run_path: the run directory.
+        progress: show Keras' progress bar (on stderr).
+
+    Returns:
+        {"best_epoch": ..., "test": the test metrics of the best epoch}.
+
+    Raises:
+        OutputError: `run_path` is not a run directory, or has no checkpoint to resume from.
+        ConfigError: its config holds an invalid value.
+        InputError: the data cannot be read.
+        TrainingError: training cannot go on (NaN loss, out of memory, a split without usable samples).
+        ExportError: the model could not be exported to ONNX.
+    """
     run = RunDir(run_path)
     trainer = KerasTrainer(run.load_config(), run, progress)
     trainer.restore()
