@@ -25,6 +25,10 @@ class ConfigError(GeoclassifyError, ValueError):
     """An option or setting has an invalid value."""
 
 
+class ExportError(GeoclassifyError, RuntimeError):
+    """A model could not be exported or quantized."""
+
+
 class TrainingError(GeoclassifyError, RuntimeError):
     """Training cannot go on (NaN loss, out of memory)."""
 

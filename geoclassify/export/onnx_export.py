@@ -7,56 +7,20 @@ torch's exporter (torch.export based) writes it; onnxscript must be installed fo
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import numpy as np
 
-from geoclassify.errors import GeoclassifyError
-from geoclassify.io.atomic import atomic_target
+from geoclassify.errors import ExportError
 from geoclassify.io.writer import check_output_path
-from geoclassify.models.card import CARD_KEY, ModelCard
+from geoclassify.models.card import ModelCard, with_provenance
+from geoclassify.models.onnx_file import save_with_card
 from geoclassify.optional import require
 
 log = logging.getLogger("geoclassify")
 
 OPSET = 18
-GRAPH_NOTE = "input: normalised float32 NCHW ((pixel - mean) / std from the card); output: logits"
-
-
-class ExportError(GeoclassifyError, RuntimeError):
-    """A model could not be exported or quantized."""
-
-
-def import_onnx() -> ModuleType:
-    """The onnx package.
-
-    Returns:
-        The imported `onnx` module.
-
-    Raises:
-        GeoclassifyError: onnx is not installed (the message names the onnx extra).
-    """
-    return require("onnx", "onnx", "ONNX export and quantization")
-
-
-def save_with_card(model_proto, card: ModelCard, output: Path) -> None:
-    """Put the card (and a note on the graph's contract) into the ONNX metadata and write atomically."""
-    onnx = import_onnx()
-    meta = {p.key: p.value for p in model_proto.metadata_props}
-    meta.update({CARD_KEY: card.to_json(), "geoclassify_graph": GRAPH_NOTE})
-    del model_proto.metadata_props[:]
-    onnx.helper.set_model_props(model_proto, meta)
-    with atomic_target(output) as tmp:
-        onnx.save(model_proto, str(tmp))
-
-
-def with_provenance(card: ModelCard, **extra: Any) -> ModelCard:
-    """A copy of `card` with `extra` added to (or replacing keys of) its provenance."""
-    return dataclasses.replace(card, provenance={**card.provenance, **extra})
 
 
 def trace_to_onnx(model, card: ModelCard):

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from geoclassify.errors import ConfigError
-from geoclassify.export.onnx_export import ExportError, import_onnx, save_with_card, with_provenance
+from geoclassify.errors import ConfigError, ExportError
 from geoclassify.io.writer import check_output_path
-from geoclassify.models.card import ModelCard
-from geoclassify.models.onnx_file import read_onnx_card
+from geoclassify.models.card import ModelCard, with_provenance
+from geoclassify.models.onnx_file import import_onnx, read_onnx_card, save_with_card
 from geoclassify.optional import require
 from geoclassify.reports.sources import load_chip_arrays, model_chip_set
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -106,3 +107,8 @@ class ModelCard:
         for key, value in sorted(self.provenance.items()):
             lines.append(f"provenance.{key}: {value}")
         return "\n".join(lines)
+
+
+def with_provenance(card: ModelCard, **extra: Any) -> ModelCard:
+    """A copy of `card` with `extra` added to (or replacing keys of) its provenance."""
+    return dataclasses.replace(card, provenance={**card.provenance, **extra})

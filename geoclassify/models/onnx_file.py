@@ -1,4 +1,5 @@
-"""ONNX model files: opening one with ONNX Runtime, and its model card (torch is never imported here).
+"""ONNX model files: opening one with ONNX Runtime, reading and writing its model card (torch is never imported
+here).
 
 An ONNX file written by `geoclassify export` holds the model card as JSON in its metadata (key `geoclassify_card`).
 A foreign ONNX file has none; it runs only with an explicit card file (`--card card.json`).
@@ -12,11 +13,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from geoclassify.errors import ConfigError, InputError, ModelFileError
+from geoclassify.io.atomic import atomic_target
 from geoclassify.models.card import CARD_KEY, ModelCard
 from geoclassify.optional import require
 
 if TYPE_CHECKING:
     import onnxruntime
+
+GRAPH_NOTE = "input: normalised float32 NCHW ((pixel - mean) / std from the card); output: logits"
 
 
 def import_onnxruntime() -> ModuleType:
@@ -132,3 +136,26 @@ def read_onnx_card(path: str | os.PathLike[str], card_path: str | None = None) -
         GeoclassifyError: onnxruntime is not installed.
     """
     return card_from_session(open_session(path), path, card_path)
+
+
+def import_onnx() -> ModuleType:
+    """The onnx package.
+
+    Returns:
+        The imported `onnx` module.
+
+    Raises:
+        GeoclassifyError: onnx is not installed (the message names the onnx extra).
+    """
+    return require("onnx", "onnx", "ONNX export and quantization")
+
+
+def save_with_card(model_proto, card: ModelCard, output: Path) -> None:
+    """Put the card (and a note on the graph's contract) into the ONNX metadata and write atomically."""
+    onnx = import_onnx()
+    meta = {p.key: p.value for p in model_proto.metadata_props}
+    meta.update({CARD_KEY: card.to_json(), "geoclassify_graph": GRAPH_NOTE})
+    del model_proto.metadata_props[:]
+    onnx.helper.set_model_props(model_proto, meta)
+    with atomic_target(output) as tmp:
+        onnx.save(model_proto, str(tmp))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from geoclassify.errors import ConfigError, InputError
-from geoclassify.export.onnx_export import ExportError, save_with_card
+from geoclassify.errors import ConfigError, ExportError, InputError
 from geoclassify.io.atomic import atomic_target
 from geoclassify.models.card import ModelCard
+from geoclassify.models.onnx_file import save_with_card
 from geoclassify.training.keras import ARCHITECTURES, check_arch, import_keras
 
 tf, keras = import_keras()

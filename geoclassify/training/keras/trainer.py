@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from geoclassify.errors import ConfigError, OutputError, TrainingError
-from geoclassify.export.onnx_export import save_with_card, with_provenance
 from geoclassify.io.atomic import write_atomic
-from geoclassify.models.card import ModelCard
+from geoclassify.models.card import ModelCard, with_provenance
 from geoclassify.models.keras_file import read_keras_card
+from geoclassify.models.onnx_file import save_with_card
 from geoclassify.training.config import TrainConfig
 from geoclassify.training.keras import import_keras
 from geoclassify.training.keras.callbacks import (
