@@ -1,0 +1,1 @@
+"""The `geoclassify` command line: a click group (main) and one module per command."""

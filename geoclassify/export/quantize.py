@@ -28,7 +28,7 @@ METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
 
 def import_quantization() -> ModuleType:
-    """onnxruntime's quantization tools.
+    """The quantization tools of onnxruntime.
 
     Returns:
         The imported `onnxruntime.quantization` module.

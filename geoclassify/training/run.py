@@ -31,7 +31,6 @@ def git_commit() -> str | None:
 
 def environment(**frameworks: Any) -> dict[str, Any]:
     """Python, platform, geoclassify and the command line, plus the framework's versions (default: torch, timm)."""
-
     if not frameworks:
         import timm
         import torch
