@@ -74,6 +74,15 @@ class OptimConfig:
     amp: bool = False
     channels_last: bool = True
 
+    def __post_init__(self) -> None:
+        """Refuse an unknown optimizer (both trainers build AdamW or Adam).
+
+        Raises:
+            ConfigError: optim.optimizer is neither adamw nor adam.
+        """
+        if self.optimizer not in ("adamw", "adam"):
+            raise ConfigError(f"optim.optimizer must be adamw or adam, not {self.optimizer!r}")
+
 
 @dataclass(frozen=True)
 class LoaderConfig:

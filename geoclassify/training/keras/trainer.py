@@ -71,14 +71,8 @@ def prepare_splits(config: TrainConfig) -> tuple[DataInfo, dict[str, Any]]:
 
 
 def make_optimizer(config: TrainConfig):
-    """The Keras optimizer of `optim`: AdamW or Adam, with its learning rate, weight decay and gradient clipping.
-
-    Raises:
-        ConfigError: optim.optimizer is neither adamw nor adam.
-    """
+    """The Keras optimizer of `optim`: AdamW or Adam, with its learning rate, weight decay and gradient clipping."""
     opt = config.optim
-    if opt.optimizer not in ("adamw", "adam"):
-        raise ConfigError(f"optim.optimizer must be adamw or adam, not {opt.optimizer!r}")
     cls = keras.optimizers.AdamW if opt.optimizer == "adamw" else keras.optimizers.Adam
     return cls(learning_rate=opt.lr, weight_decay=opt.weight_decay, global_clipnorm=opt.grad_clip or None)
 
