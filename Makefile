@@ -25,11 +25,13 @@ demo: setup
 		--stride 16 --probabilities out/demo_probabilities.tif --vector out/demo_fields.gpkg --overwrite
 	@echo "Demo output: $$(pwd)/out/demo_classes.tif (probabilities: $$(pwd)/out/demo_probabilities.tif, polygons: $$(pwd)/out/demo_fields.gpkg)"
 
+# the default run (not slow, not gpu), then the 15 slowest tests
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
+# every test, slow and gpu ones included (gpu tests skip themselves without CUDA)
 test-all: setup
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -m '' --durations=15
 
 # The plugin zip for QGIS's Plugin Manager (Plugins > Manage and Install Plugins > Install from ZIP)
 qgis-plugin:

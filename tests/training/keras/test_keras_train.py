@@ -84,6 +84,7 @@ def test_the_model_file_runs_in_predict_and_evaluate(keras_run, agnet_scene, tmp
 
 
 @needs_keras
+@pytest.mark.slow  # a second Keras training run: 130-190 s on 2 cores (TensorFlow start, tracing, tf2onnx)
 def test_cache_is_written_then_reused(keras_run, tmp_path):
     """Train chips made unreadable after the first run still train in the second: they come from the cache.
     The second run also starts from the first one's model (--pretrained best.keras)."""
