@@ -4,51 +4,131 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import rasterio
+import torch
+from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from geoclassify.cli.main import cli
 from geoclassify.errors import ConfigError, OutputError
-from geoclassify.inference.config import PredictConfig, SceneOutputs
-from geoclassify.inference.pipeline import predict_scene
-from geoclassify.inference.runners import LocalRunner
-from geoclassify.inference.predictor import load_predictor
+from geoclassify.models.files import load_model
 from geoclassify.training import trainer as trainer_module
+from geoclassify.training.chips import scan_chip_folders, split_by_place
 from geoclassify.training.config import config_from_dict
+from geoclassify.training.run import RunDir
 from geoclassify.training.trainer import TrainingError, resume, train
 
 from .conftest import chip_config
 
 ARCHS = ["compact_cnn", "resnet50", "efficientnet_b3", "cnn_vit", "mobilenetv2_100", "densenet121", "timm:resnet18"]
+CLASSES = ("agricultural", "non_agricultural")
+
+
+def logits_of(model, card, chips: np.ndarray) -> np.ndarray:
+    """The model's logits for raw (n, bands, h, w) chips normalised as the card says, outside the trainer."""
+    mean = np.array(card.mean, np.float32)[:, None, None]
+    std = np.array(card.std, np.float32)[:, None, None]
+    with torch.no_grad():
+        return model(torch.from_numpy((chips.astype(np.float32) - mean) / std)).numpy()
+
+
+def scene_chips(scene) -> np.ndarray:
+    """The 32 x 32 blocks of a 128 x 128 scene in row-major order, (16, bands, 32, 32)."""
+    with rasterio.open(scene) as ds:
+        image = ds.read()
+    bands = image.shape[0]
+    return image.reshape(bands, 4, 32, 4, 32).transpose(1, 3, 0, 2, 4).reshape(16, bands, 32, 32)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_every_architecture_trains_and_predicts(arch, agnet_chips, agnet_scene, tmp_path):
-    values = chip_config(agnet_chips)
+def test_every_architecture_trains_and_predicts(arch, tiny_chips, agnet_scene, tmp_path):
+    """One step of 16 chips: the weights move, the model file loads with its card, the validation and test
+    accuracies are those its own predictions give, and `predict` classifies each 32-pixel block of a scene as
+    the model does."""
+    values = chip_config(tiny_chips)
     values["model"] = {"arch": arch, "kwargs": {"depth": 2, "dim": 64, "heads": 2} if arch == "cnn_vit" else {}}
-    result = train(config_from_dict(values), str(tmp_path / "run"))
-    run = tmp_path / "run"
+    config = config_from_dict(values)
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    trainer = trainer_module.Trainer(config, run)
+    initial = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    result = trainer.fit()
     assert {"config.yaml", "run.json", "metrics.csv", "metrics.json", "checkpoint.pt", "best.safetensors",
-            "last.safetensors", "test_metrics.json", "tensorboard"} <= {p.name for p in run.iterdir()}
-    assert 0.0 <= result["test"]["accuracy"] <= 1.0
+            "last.safetensors", "test_metrics.json", "tensorboard"} <= {p.name for p in run.path.iterdir()}
+
+    history = json.loads((run.path / "metrics.json").read_text())
+    assert len(history) == 1 and 0 < history[0]["train_loss"] < math.inf
+    last = load_file(str(run.path / "last.safetensors"))
+    stem = next(name for name, p in initial.items() if p.ndim == 4)  # the first convolution
+    head = [name for name, p in initial.items() if p.ndim == 2][-1]  # the classifier
+    for name in (stem, head):  # Adam's first step moves each weight with a gradient by about lr; decay alone 1e-7 lr
+        assert (last[name] - initial[name]).abs().max() > config.optim.lr / 2, f"{name} did not learn"
+
+    model, card = load_model(run.path / "best.safetensors")
+    assert card.architecture == arch and card.class_names == CLASSES
+    assert card.bands == (1, 2, 3, 4, 5, 6, 7) and card.tile_size == 32
+    splits = split_by_place(scan_chip_folders(config.data)[1], config.data)
+    assert [len(splits[name]) for name in ("train", "val", "test")] == [16, 16, 16]
+    for name, accuracy in (("val", history[0]["val_accuracy"]), ("test", result["test"]["accuracy"])):
+        chips = np.stack([rasterio.open(s.path).read() for s in splits[name]])
+        predicted = logits_of(model, card, chips).argmax(1)
+        assert accuracy == np.mean(predicted == [s.label for s in splits[name]]), name
+
     out = tmp_path / "pred.tif"
-    predict_scene(str(agnet_scene), SceneOutputs(out), LocalRunner(load_predictor(str(run / "best.safetensors"), "cpu")),
-                  PredictConfig(stride=16))
+    proc = CliRunner().invoke(cli, ["-q", "predict", str(agnet_scene), "-m", str(run.path / "best.safetensors"),
+                                    "-o", str(out)])
+    assert proc.exit_code == 0, proc.output
     with rasterio.open(out) as ds:
-        classes = ds.read(1)
-        assert classes.shape == (8, 8) and set(np.unique(classes)) <= {0, 1}
-        assert json.loads(ds.tags(1)["CLASS_NAMES"]) == ["agricultural", "non_agricultural"]
+        assert json.loads(ds.tags(1)["CLASS_NAMES"]) == list(CLASSES)
+        assert np.array_equal(ds.read(1), logits_of(model, card, scene_chips(agnet_scene)).argmax(1).reshape(4, 4))
+
+
+AMP_DEVICE = "cuda"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(AMP_DEVICE == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_amp_on_cuda_runs_in_float16_with_a_loss_scale(agnet_chips, tmp_path):
+    """The CUDA-only path of optim.amp: float16 autocast and a GradScaler. The model runs in float16, the scaler
+    is on (its scale is in the checkpoint), the saved weights are float32, and on the CPU in float32 they give
+    the test accuracy measured on the GPU, except for chips whose two logits are closer than float16 rounding."""
+    values = chip_config(agnet_chips, amp=True)
+    values["device"] = AMP_DEVICE
+    values["model"] = {"arch": "timm:resnet18", "kwargs": {}}
+    config = config_from_dict(values)
+    run = RunDir(tmp_path / "run")
+    run.create(config)
+    trainer = trainer_module.Trainer(config, run)
+    dtypes = set()
+    trainer.model.register_forward_hook(lambda module, args, out: dtypes.add(out.dtype))
+    result = trainer.fit()
+    assert dtypes == {torch.float16}
+    scaler = run.load_checkpoint()["scaler"]
+    assert scaler["scale"] > 0, "the GradScaler is enabled"
+    history = json.loads((run.path / "metrics.json").read_text())
+    assert 0 < history[0]["train_loss"] < math.inf
+    best = load_file(str(run.path / "best.safetensors"))
+    assert {t.dtype for t in best.values() if t.is_floating_point()} == {torch.float32}
+    assert all(torch.isfinite(t).all() for t in best.values() if t.is_floating_point())
+
+    model, card = load_model(run.path / "best.safetensors")
+    test = split_by_place(scan_chip_folders(config.data)[1], config.data)["test"]
+    logits = logits_of(model, card, np.stack([rasterio.open(s.path).read() for s in test]))
+    right = logits.argmax(1) == [s.label for s in test]
+    close = np.abs(logits[:, 1] - logits[:, 0]) < 0.05
+    assert abs(result["test"]["accuracy"] * len(test) - right.sum()) <= close.sum()
 
 
 def test_compact_model_fits_the_training_chips(agnet_chips, tmp_path):
     """Training really learns: the loss falls and the training chips end up far above the majority
     class (69 %). (Held-out accuracy on 16-32 chips says little; the benchmarks measure that.)"""
-    from geoclassify.training.run import RunDir
-
     values = chip_config(agnet_chips, epochs=15, lr=0.003, label_smoothing=0.0)
     values["loader"]["augment"] = False
     run = RunDir(tmp_path / "run")
@@ -87,10 +167,6 @@ def test_resume_gives_the_same_model_as_an_uninterrupted_run(agnet_chips, tmp_pa
 
 
 def test_corrupt_training_image_is_skipped_and_counted(agnet_chips, tmp_path):
-    import shutil
-
-    from geoclassify.training.chips import scan_chip_folders, split_by_place
-
     root = tmp_path / "chips"
     shutil.copytree(agnet_chips, root)
     values = chip_config(root)
