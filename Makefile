@@ -9,7 +9,7 @@ QGIS_STAMP := $(QGIS_VENV)/.installed
 QGIS_PACKAGES := qgis python3-qgis qgis-providers python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test test-all clean qgis-plugin qgis-deps test-qgis qgis-screenshot
+.PHONY: setup demo lint test test-all clean qgis-plugin qgis-deps test-qgis qgis-screenshot
 
 setup: $(STAMP)
 
@@ -26,7 +26,12 @@ demo: setup
 	@echo "Demo output: $$(pwd)/out/demo_classes.tif (probabilities: $$(pwd)/out/demo_probabilities.tif, polygons: $$(pwd)/out/demo_fields.gpkg)"
 
 # the default run (not slow, not gpu), then the 15 slowest tests
-test: setup
+# ruff (style, imports, docstrings of public names) and mypy (types) on the package; configured in pyproject.toml
+lint: setup
+	$(BIN)/ruff check geoclassify tests tests_qgis benchmarks scripts qgis_plugin
+	$(BIN)/mypy
+
+test: setup lint
 	$(BIN)/python -m pytest -q --durations=15
 
 # every test, slow and gpu ones included (gpu tests skip themselves without CUDA)

@@ -1,7 +1,8 @@
 """Measure the distributed and the resumable predict paths, through the real CLI in fresh processes.
 
     .venv/bin/python benchmarks/make_large_scene.py --size 6144 -o benchmarks/scenes/naip_6144.tif
-    .venv/bin/python benchmarks/bench_distributed.py overhead benchmarks/scenes/naip_6144.tif --predict-args "--stride 32"
+    .venv/bin/python benchmarks/bench_distributed.py overhead benchmarks/scenes/naip_6144.tif \
+        --predict-args "--stride 32"
     .venv/bin/python benchmarks/bench_distributed.py resume benchmarks/scenes/naip_6144.tif --predict-args "--stride 32"
 
 `overhead`: `geoclassify predict` here and with `--scheduler local:N`, alternated; wall time of the whole
@@ -98,7 +99,8 @@ def resume_once(scene: str, at: float, extra: list[str], tmp: Path) -> dict:
     saved = json.loads(manifest.read_text())["progress"]["windows"] if manifest.exists() else 0
     resumed = run([scene, *extra, "--resume"], out)
     out.unlink()
-    return {"full_wall_s": full["wall_s"], "full_predict_s": full["predict_s"], "killed_after_s": round(killed_after, 2),
+    return {"full_wall_s": full["wall_s"], "full_predict_s": full["predict_s"],
+            "killed_after_s": round(killed_after, 2),
             "windows_saved": saved, "resumed_wall_s": resumed["wall_s"], "resumed_predict_s": resumed["predict_s"],
             "load_1min": resumed["load_1min"]}
 

@@ -38,8 +38,8 @@ def run_mode(args: argparse.Namespace) -> dict:
     from geoclassify.training.keras import import_keras
 
     tf, _ = import_keras()
-    from geoclassify.training.keras.data import ChipSplit, Skips, make_dataset, prepare_batches
     from geoclassify.training.config import load_config
+    from geoclassify.training.keras.data import ChipSplit, Skips, make_dataset, prepare_batches
     from geoclassify.training.sources import chip_source
 
     config = load_config(args.config)

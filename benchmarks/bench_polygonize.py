@@ -27,10 +27,10 @@ import numpy as np
 import pyogrio.raw
 import rasterio
 import shapely
+from make_large_scene import mirror_index
 from rasterio import features
 
 from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
-from make_large_scene import mirror_index
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENES = ROOT / "benchmarks" / "scenes"

@@ -25,8 +25,8 @@ import rasterio
 
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.pipeline import predict_scene
-from geoclassify.inference.runners import LocalRunner, batched_windows
 from geoclassify.inference.predictor import load_predictor
+from geoclassify.inference.runners import LocalRunner, batched_windows
 from geoclassify.models.files import default_model_path
 
 
@@ -60,7 +60,8 @@ def model_only(scene: str, model: str, batch: int) -> dict:
     with rasterio.open(scene) as ds:
         n = (-(-ds.width // size)) * (-(-ds.height // size))
         band = ds.read(list(predictor.card.bands), window=((0, size * 4), (0, min(ds.width, 4096))))
-    offsets = [(r, c) for r in range(0, band.shape[1] - size + 1, size) for c in range(0, band.shape[2] - size + 1, size)]
+    offsets = [(r, c) for r in range(0, band.shape[1] - size + 1, size)
+               for c in range(0, band.shape[2] - size + 1, size)]
     batches = list(batched_windows(band, offsets, size, batch))
     warm_up(predictor, batch)
     done, start = 0, time.perf_counter()

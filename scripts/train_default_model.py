@@ -24,8 +24,8 @@ from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from geoclassify.models.card import ModelCard
-from geoclassify.models.files import save_model
 from geoclassify.models.factory import count_parameters, create_model
+from geoclassify.models.files import save_model
 
 CLASSES = ("non_agricultural", "agricultural")
 FOLDERS = ("non_agri", "agri")

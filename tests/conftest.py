@@ -10,8 +10,8 @@ import rasterio
 import torch
 
 from geoclassify.models.card import ModelCard
-from geoclassify.models.files import save_model
 from geoclassify.models.factory import create_model
+from geoclassify.models.files import save_model
 
 pytest_plugins = [
     "tests.deploy_fixtures",  # trained, exported and quantized models (evaluate/export tests)

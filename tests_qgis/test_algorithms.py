@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsVectorLayer
-
 from conftest import leftovers, read_raster, run_cli
+from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProject, QgsRasterLayer, QgsVectorLayer
 
 CLASS_NAMES = ["non_agricultural", "agricultural"]
 
@@ -139,7 +138,8 @@ def test_outputs_open_styled(provider, small_scene, tmp_path):
     names = {f["class_name"] for f in vector.getFeatures()}
     assert names <= set(CLASS_NAMES)  # every feature falls in a category
 
-    assert isinstance(layers["probabilities.tif"], QgsRasterLayer) and layers["probabilities.tif"].bandCount() >= 2  # (+ the mask band)
+    probabilities = layers["probabilities.tif"]
+    assert isinstance(probabilities, QgsRasterLayer) and probabilities.bandCount() >= 2  # (+ the mask band)
     project.removeAllMapLayers()
 
 

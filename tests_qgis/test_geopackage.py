@@ -26,9 +26,8 @@ def classes(tmp_path_factory) -> Path:
     """Landsat band 2 of RGB.byte.tif (a 300x300 crop) cut into 4 brightness classes: real structure, hundreds
     of regions, some with holes; 255 (nodata) on the scene's collar."""
     import numpy as np
-    from osgeo import gdal
-
     from conftest import RGB_BYTE
+    from osgeo import gdal
 
     src = gdal.Open(str(RGB_BYTE))
     band = src.GetRasterBand(2).ReadAsArray(200, 0, 300, 300)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import zipfile
 
-from conftest import ROOT, PLUGIN_DIR
+from conftest import PLUGIN_DIR, ROOT
 
 
 def test_class_factory_registers_and_unregisters_the_provider(qgis_iface, qgis_processing, provider):

@@ -11,7 +11,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, leftovers, read_raster, run_cli
 
 QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"

@@ -39,7 +39,8 @@ def test_batch_goes_on_past_a_corrupt_scene_and_exits_1(chip_model, rgb_byte, sc
     rows = summary_rows(result.output)
     assert rows["a.tif"].split()[1] == "791x718" and rows["a.tif"].endswith("ok")
     assert "water 100%" in rows["a.tif"]  # classes found (this random test model sees water everywhere)
-    assert "failed: " in rows["b_corrupt.tif"] and ("damaged" in rows["b_corrupt.tif"] or "cannot open" in rows["b_corrupt.tif"])
+    corrupt = rows["b_corrupt.tif"]
+    assert "failed: " in corrupt and ("damaged" in corrupt or "cannot open" in corrupt)
     assert "failed: " in rows["c_two_bands.tif"] and "expects 3 band" in rows["c_two_bands.tif"]
     assert "1 of 3 scenes done, 2 failed" in result.output
     assert result.output.strip().splitlines()[-1] == "Error: 2 of 3 scenes failed (see the summary above)"

@@ -179,5 +179,6 @@ def test_json_progress_throttles_and_reports_the_end():
 
 
 def test_python_dash_m_runs_the_cli():
-    proc = subprocess.run([sys.executable, "-m", "geoclassify", "--version"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "geoclassify", "--version"], capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode == 0 and __version__ in proc.stdout

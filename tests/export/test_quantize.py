@@ -31,8 +31,8 @@ def test_export_refuses_existing_output_and_cardless_models(agnet_model, agnet_o
     exists = run("export", agnet_model, "-o", agnet_onnx)
     assert exists.exit_code == 1 and "--overwrite" in exists.output
     bare = tmp_path / "bare.safetensors"
-    from safetensors.numpy import save_file
     import numpy as np
+    from safetensors.numpy import save_file
 
     save_file({"w": np.zeros(2, np.float32)}, str(bare))
     result = run("export", bare, "-o", tmp_path / "x.onnx")

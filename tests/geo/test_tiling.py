@@ -6,7 +6,8 @@ from geoclassify.geo.grid import Grid
 from geoclassify.geo.tiling import axis_starts, blend_weights, chip_starts, taper
 
 
-@pytest.mark.parametrize("length,size,stride,start,margin", [(100, 32, 24, 0, 0), (718, 64, 48, -4, 4), (10, 64, 48, -4, 4)])
+@pytest.mark.parametrize("length,size,stride,start,margin",
+                         [(100, 32, 24, 0, 0), (718, 64, 48, -4, 4), (10, 64, 48, -4, 4)])
 def test_axis_starts_cover_the_axis(length, size, stride, start, margin):
     starts = axis_starts(length, size, stride, start, margin)
     assert starts[0] == start

@@ -1,4 +1,5 @@
-"""Prediction on a real dask.distributed cluster on 127.0.0.1: same output as a local run, killed workers, bad set-ups."""
+"""Prediction on a real dask.distributed cluster on 127.0.0.1: same output as a local run, killed workers, bad
+set-ups."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from click.testing import CliRunner
 from geoclassify import __version__
 from geoclassify.cli.main import cli
 from geoclassify.errors import ClusterError
-from geoclassify.inference.config import ModelSource
+from geoclassify.inference.config import ModelSource, PredictConfig, SceneOutputs
 from geoclassify.inference.distributed import DaskRunner, check_workers, split_blocks
-from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.pipeline import predict_scene
-from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor, read_model_card
+from geoclassify.inference.runners import LocalRunner
 from tests.conftest import OnProgress, interrupt_after
+
 
 def read(path) -> np.ndarray:
     with rasterio.open(path) as ds:
@@ -104,8 +105,8 @@ def test_killed_worker_tasks_run_elsewhere(loopback_cluster, seg_model, naip_102
     client = loopback_cluster.client(2)
     config = PredictConfig(tile_size=48, overlap=20)  # 37 strips of 37 tiles
     local = tmp_path / "local.tif"
-    expected = predict_scene(str(naip_1024), SceneOutputs(local), LocalRunner(load_predictor(str(seg_model), device="cpu")),
-                             config)
+    here = LocalRunner(load_predictor(str(seg_model), device="cpu"))
+    expected = predict_scene(str(naip_1024), SceneOutputs(local), here, config)
     held: list = []
 
     def kill_victim(done: int) -> None:
@@ -184,7 +185,6 @@ def test_workers_without_geoclassify_or_with_another_version_are_refused(loopbac
     """Worker environments: `python -S` on the venv's site-packages (no geoclassify: its editable install is a
     .pth file that -S skips), then a copy of geoclassify that claims version 0.0.1."""
     import os
-
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -13,9 +13,10 @@ from rasterio.windows import Window
 from geoclassify.errors import IncompatibleSceneError, InputError, OutputError
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.pipeline import predict_scene
-from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor
+from geoclassify.inference.runners import LocalRunner
 from tests.conftest import interrupt_after
+
 
 @pytest.fixture(scope="module")
 def chips(chip_model):
@@ -120,9 +121,10 @@ def test_uint8_probabilities_sum_to_255_and_are_masked(seg, rgb_byte, tmp_path):
 
 
 def test_resamples_to_the_model_gsd(naip, tmp_path, chip_model, caplog):
-    from geoclassify.models.files import load_model
-    from geoclassify.inference.predictor import TorchPredictor
     import dataclasses
+
+    from geoclassify.inference.predictor import TorchPredictor
+    from geoclassify.models.files import load_model
 
     model, card = load_model(chip_model)
     predictor = LocalRunner(TorchPredictor(model, dataclasses.replace(card, gsd=10.0), device="cpu"))

@@ -17,9 +17,9 @@ import rasterio
 from geoclassify.errors import ConfigError
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.pipeline import predict_scene
-from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor
 from geoclassify.inference.resume import partial_path
+from geoclassify.inference.runners import LocalRunner
 from tests.conftest import interrupt_after
 
 BIN = Path(sys.executable).parent / "geoclassify"

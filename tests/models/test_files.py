@@ -15,8 +15,7 @@ from safetensors.torch import save_file
 from geoclassify.errors import ConfigError, InputError, ModelFileError
 from geoclassify.models.card import CARD_KEY, ModelCard
 from geoclassify.models.factory import create_model
-from geoclassify.models.files import (default_model_path, is_onnx, load_model, model_format, read_model_card,
-                                      save_model)
+from geoclassify.models.files import default_model_path, is_onnx, load_model, model_format, read_model_card, save_model
 from geoclassify.models.keras_file import add_card
 
 from ..conftest import make_card

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, jaccard_score, precision_recall_fscore_support,
-                             roc_auc_score)
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    jaccard_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 
 from geoclassify.errors import ConfigError
 from geoclassify.inference.predictor import load_predictor

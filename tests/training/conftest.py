@@ -56,7 +56,8 @@ def agnet_chips(tmp_path_factory) -> Path:
             votes = labels[r : r + 32, c : c + 32]
             votes = votes[votes != IGNORE]
             label = int(np.bincount(votes, minlength=2).argmax())
-            write_tif(root / mapping.class_names[label] / f"lc8_2015245_{tile}_{i:02d}.tif", image[:, r : r + 32, c : c + 32])
+            chip = root / mapping.class_names[label] / f"lc8_2015245_{tile}_{i:02d}.tif"
+            write_tif(chip, image[:, r : r + 32, c : c + 32])
     return root
 
 

@@ -3,8 +3,15 @@ from dataclasses import fields
 import pytest
 
 from geoclassify.errors import ConfigError
-from geoclassify.training.config import DataConfig, LoaderConfig, ModelConfig, OptimConfig, TrainConfig, \
-    config_from_dict, load_config
+from geoclassify.training.config import (
+    DataConfig,
+    LoaderConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    config_from_dict,
+    load_config,
+)
 
 # every field of every section, each set to a value other than its default
 NOT_DEFAULT = {

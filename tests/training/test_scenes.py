@@ -13,8 +13,8 @@ from rasterio.crs import CRS
 from geoclassify.errors import InputError
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.pipeline import predict_scene
-from geoclassify.inference.runners import LocalRunner
 from geoclassify.inference.predictor import load_predictor
+from geoclassify.inference.runners import LocalRunner
 from geoclassify.training.class_mapping import IGNORE, load_class_mapping
 from geoclassify.training.config import config_from_dict
 from geoclassify.training.scenes import SceneReader, scene_pairs
@@ -96,7 +96,8 @@ def test_label_raster_on_another_grid_is_warped_onto_the_scene(tmp_path):
 
 def test_label_raster_elsewhere_is_refused(tmp_path):
     image = georeferenced(tmp_path / "image.tif", read_tile("10_12"), 30.0)
-    labels = georeferenced(tmp_path / "labels.tif", np.ones((1, 64, 64), np.uint8), 30.0, origin=(700_000.0, 4_000_000.0))
+    labels = georeferenced(tmp_path / "labels.tif", np.ones((1, 64, 64), np.uint8), 30.0,
+                           origin=(700_000.0, 4_000_000.0))
     with pytest.raises(InputError, match="does not overlap"):
         scene_pairs(config_from_dict({"data": {"source": "scene", "class_mapping": MAPPING,
                                                "scenes": [{"image": image, "labels": labels}]}}).data)

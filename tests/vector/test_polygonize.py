@@ -19,9 +19,9 @@ from rasterio import features
 from rasterio.windows import Window
 
 from geoclassify.errors import ConfigError, InputError, OutputError
-from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
 from geoclassify.vector.classes import ClassRaster
 from geoclassify.vector.formats import FORMATS
+from geoclassify.vector.polygonize import PolygonizeOptions, polygonize_raster
 from geoclassify.vector.sieve import sieve_strips
 
 NAMES = ["dark", "mid", "bright", "very_bright"]

@@ -7,10 +7,18 @@ import numpy as np
 import pytest
 import shapely
 from affine import Affine
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon
 
-from geoclassify.vector.rings import Rings, chunk_measures, polygon_of, polygon_wkb, rings_of, segment_sums, \
-    wkb_pieces, wkb_size
+from geoclassify.vector.rings import (
+    Rings,
+    chunk_measures,
+    polygon_of,
+    polygon_wkb,
+    rings_of,
+    segment_sums,
+    wkb_pieces,
+    wkb_size,
+)
 
 TRANSFORM = Affine(30, 0, 500_000, 0, -30, 4_000_000)  # integer world coordinates: exact in both computations
 

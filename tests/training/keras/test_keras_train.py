@@ -19,7 +19,6 @@ from geoclassify.training import keras as keras_package
 from geoclassify.training.chips import scan_chip_folders, split_by_place
 from geoclassify.training.config import config_from_dict, load_config
 from geoclassify.training.trainer import train as torch_train
-
 from tests.training.conftest import AGNET
 
 from .conftest import geoclassify, keras_config, needs_keras, write_config
