@@ -88,7 +88,8 @@ class WindowProgress:
 
     def __init__(self, bar: ProgressBar, done: Checkpoint):
         self.bar, self.resumed_strips, self.counted = bar, done.strips_done, 0
-        bar.update(done.windows)
+        if done.windows:
+            bar.update(done.windows)
 
     def batch(self, strip: Strip, windows: int) -> None:
         """Count a batch of `windows` of `strip`, unless the strip is replayed to rebuild the blend strip."""
