@@ -35,7 +35,7 @@ test: setup lint
 	$(BIN)/python -m pytest -q --durations=15
 
 # every test, slow and gpu ones included (gpu tests skip themselves without CUDA)
-test-all: setup
+test-all: setup lint
 	$(BIN)/python -m pytest -q -m '' --durations=15
 
 # The plugin zip for QGIS's Plugin Manager (Plugins > Manage and Install Plugins > Install from ZIP)
