@@ -4,7 +4,7 @@
     python3 scripts/build_qgis_plugin.py [--out dist]
 
 The zip holds one folder, geoclassify_qgis/, with the plugin's code, metadata.txt (its version set to
-the version in pyproject.toml) and the licence. Plain Python, no dependencies.
+the version in geoclassify/version.py) and the licence. Plain Python, no dependencies.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ REQUIRED = ("name", "qgisMinimumVersion", "description", "about", "version", "au
 
 
 def project_version() -> str:
-    match = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    """geoclassify's version, read from geoclassify/version.py (the one place it is set; pyproject reads it too)."""
+    match = re.search(r'^__version__\s*=\s*"([^"]+)"', (ROOT / "geoclassify" / "version.py").read_text(), re.MULTILINE)
     if not match:
-        raise SystemExit("no version in pyproject.toml")
+        raise SystemExit("no __version__ in geoclassify/version.py")
     return match.group(1)
 
 

@@ -72,7 +72,7 @@ def test_metadata_is_complete():
 def test_make_qgis_plugin_builds_an_installable_zip(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_qgis_plugin.py"), "--out", str(tmp_path)],
                          capture_output=True, text=True, check=True).stdout.strip()
-    version = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    version = re.search(r'^__version__ = "([^"]+)"', (ROOT / "geoclassify" / "version.py").read_text(), re.M).group(1)
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
         assert {n.split("/")[0] for n in names} == {"geoclassify_qgis"}  # one top folder: the plugin
