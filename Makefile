@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml geoclassify/version.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,train,onnx,report,keras]'
@@ -25,12 +25,12 @@ demo: setup
 		--stride 16 --probabilities out/demo_probabilities.tif --vector out/demo_fields.gpkg --overwrite
 	@echo "Demo output: $$(pwd)/out/demo_classes.tif (probabilities: $$(pwd)/out/demo_probabilities.tif, polygons: $$(pwd)/out/demo_fields.gpkg)"
 
-# the default run (not slow, not gpu), then the 15 slowest tests
 # ruff (style, imports, docstrings of public names) and mypy (types) on the package; configured in pyproject.toml
 lint: setup
 	$(BIN)/ruff check geoclassify tests tests_qgis benchmarks scripts qgis_plugin
 	$(BIN)/mypy
 
+# the default run (not slow, not gpu), then the 15 slowest tests
 test: setup lint
 	$(BIN)/python -m pytest -q --durations=15
 

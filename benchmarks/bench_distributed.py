@@ -96,7 +96,7 @@ def resume_once(scene: str, at: float, extra: list[str], tmp: Path) -> dict:
     out.unlink()
     killed_after = kill_at_progress([scene, *extra, "-o", str(out)], at)
     manifest = out.with_name(f".{out.name}.partial.json")
-    saved = json.loads(manifest.read_text())["progress"]["windows"] if manifest.exists() else 0
+    saved = json.loads(manifest.read_text())["checkpoint"]["windows"] if manifest.exists() else 0
     resumed = run([scene, *extra, "--resume"], out)
     out.unlink()
     return {"full_wall_s": full["wall_s"], "full_predict_s": full["predict_s"],

@@ -8,6 +8,7 @@ import logging
 import click
 
 from geoclassify.cli.options import (
+    as_usage_error,
     bands_option,
     batch_size_option,
     model_options,
@@ -46,7 +47,8 @@ def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data
         raise click.UsageError("--class-mapping, --bands and --stride apply to a scene with --labels")
     if labels is not None and threshold is not None:
         raise click.UsageError("--threshold applies to chips; scenes are classified by the argmax")
-    LoopOptions(batch_size=batch_size)  # checks the batch size of chips too
+    with as_usage_error():
+        LoopOptions(batch_size=batch_size)  # checks the batch size of chips too
     predictor = load_predictor(model, device=device, card=card)
     folder = prepare_out(out, overwrite)
     if labels is None:
@@ -56,7 +58,8 @@ def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data
         from geoclassify.inference.config import PredictConfig
         from geoclassify.reports.scene_eval import evaluate_scene
 
-        config = PredictConfig(bands=bands, stride=stride, batch_size=batch_size)
+        with as_usage_error():
+            config = PredictConfig(bands=bands, stride=stride, batch_size=batch_size)
         metrics = evaluate_scene(predictor, model, data, labels, folder, class_mapping, config,
                                  progress_reporter(ctx))
         keys = ("pixel_accuracy", "mean_iou")

@@ -97,7 +97,7 @@ def model_options(required: bool = False, default_help: str = "") -> Callable[[C
     def decorate(command: Callable) -> Callable:
         for option in reversed((
             click.option("-m", "--model", required=required, type=click.Path(dir_okay=False),
-                         help="Model file: .safetensors (torch), .onnx (ONNX Runtime) or .keras" + default_help + "."),
+                         help="Model file: .safetensors (torch) or .onnx (ONNX Runtime)" + default_help + "."),
             click.option("--card", type=click.Path(dir_okay=False),
                          help="Card JSON for an ONNX model not exported by geoclassify."),
             click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
@@ -112,3 +112,14 @@ bands_option = click.option("--bands", callback=parse_bands,
 stride_option = click.option("--stride", type=int,
                              help="Chip classifiers: output pixel size in scene pixels (default: the chip size).")
 batch_size_option = click.option("--batch-size", default=64, show_default=True, help="Windows per model call.")
+
+
+@contextmanager
+def as_usage_error() -> Iterator[None]:
+    """A ConfigError raised while the options are turned into a config becomes a usage error: one line, exit 2."""
+    from geoclassify.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from geoclassify.cli.options import (
+    as_usage_error,
     bands_option,
     batch_size_option,
     is_verbose,
@@ -76,11 +77,12 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
         from geoclassify.models.files import default_model_path
 
         model = str(default_model_path())
-    config = PredictConfig(bands=bands, stride=stride, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
-                           resample=not no_resample, probabilities_dtype=probabilities_dtype, cog=cog,
-                           overwrite=overwrite, read_workers=read_workers, resume=resume,
-                           checkpoint_seconds=checkpoint_seconds)
-    source = ModelSource(model, device, amp, card, threads_per_worker(scheduler))
+    with as_usage_error():
+        config = PredictConfig(bands=bands, stride=stride, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+                               resample=not no_resample, probabilities_dtype=probabilities_dtype, cog=cog,
+                               overwrite=overwrite, read_workers=read_workers, resume=resume,
+                               checkpoint_seconds=checkpoint_seconds)
+        source = ModelSource(model, device, amp, card, threads_per_worker(scheduler))
     if many:
         predict_many(ctx, args, output, probabilities, vector, polygons, config, source, scheduler)
         return

@@ -194,7 +194,8 @@ class BlendAssembler:
     def add(self, strip: Strip, probs: np.ndarray, active: np.ndarray, valid: np.ndarray | None) -> list[OutputRows]:
         """probs: (active tiles, classes, tile, tile), valid: from `output_valid` -> the rows no later tile row
         can change."""
-        assert valid is not None, "a blend layout gives the validity of the rows it finishes (output_valid)"
+        if valid is None:
+            raise ValueError("a blend strip needs the validity of the rows it finishes (BlendLayout.output_valid)")
         layout = self.layout
         t, width = layout.tile, layout.grid.width
         for p, j in zip(probs, np.flatnonzero(active)):

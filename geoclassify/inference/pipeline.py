@@ -85,9 +85,15 @@ def check_outputs(outputs: SceneOutputs, config: PredictConfig, polygons: Polygo
         check_output_path(outputs.classes, config.overwrite)
         if outputs.probabilities is not None:
             check_output_path(outputs.probabilities, config.overwrite, "probabilities output")
-    if outputs.vector is not None and not (config.resume and outputs.vector.exists()):
+    if outputs.vector is not None and vector_due(outputs, done):
         polygon_options(outputs, polygons, config).check_output(outputs.vector)
     return done
+
+
+def vector_due(outputs: SceneOutputs, done_earlier: bool) -> bool:
+    """Whether the polygons are to be written: a vector output, unless --resume found the rasters complete and the
+    polygons written (an interrupted polygonize, or fresh rasters, polygonize again)."""
+    return outputs.vector is not None and not (done_earlier and outputs.vector.exists())
 
 
 def predict_scene(scene_path: str, outputs: SceneOutputs, runner: Runner, config: PredictConfig = PredictConfig(),
@@ -125,7 +131,7 @@ def predict_scene(scene_path: str, outputs: SceneOutputs, runner: Runner, config
         scene = open_scene(scene_path, runner.card, config.bands, config.resample)
         layout = make_layout(scene.grid, runner.card, config)
         result = write_rasters(scene, layout, outputs, runner, config, progress)
-    if outputs.vector is not None and not (config.resume and outputs.vector.exists()):
+    if outputs.vector is not None and vector_due(outputs, done_earlier):
         result.polygons = polygonize_raster(str(outputs.classes), str(outputs.vector),
                                             polygon_options(outputs, polygons, config), progress)
     return result

@@ -98,7 +98,11 @@ class PartialRun:
             saved = json.loads(self.manifest.read_text())
         except (OSError, ValueError):
             return None
-        if saved.get("manifest") != MANIFEST_VERSION or not all(readable(p) for p in self.rasters):
+        if saved.get("manifest") != MANIFEST_VERSION:
+            log.warning("%s was written by another version of geoclassify (%s)", self.manifest,
+                        saved.get("fingerprint", {}).get("geoclassify", "unknown"))
+            return None
+        if not all(readable(p) for p in self.rasters):
             return None
         differs = sorted(k for k in set(saved["fingerprint"]) | set(self.fingerprint)
                          if saved["fingerprint"].get(k) != self.fingerprint.get(k))

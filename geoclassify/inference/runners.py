@@ -108,7 +108,7 @@ class LocalRunner:
     def __init__(self, predictor: Predictor):
         self.predictor = predictor
         self.card = predictor.card
-        self.identity = getattr(predictor, "source", None) or {"card": predictor.card.to_json()}
+        self.identity = predictor.source or {"card": predictor.card.to_json()}
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
                    on_batch: BatchCallback | None = None) -> StripOutputs:

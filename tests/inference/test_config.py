@@ -42,8 +42,8 @@ def test_scene_outputs_take_strings_and_list_their_files(tmp_path):
     assert outputs.rasters == [tmp_path / "c.tif"] and outputs.files == [tmp_path / "c.tif", tmp_path / "v.gpkg"]
 
 
-def test_cli_reports_a_bad_batch_size_in_one_line(rgb_byte, chip_model, tmp_path):
+def test_cli_reports_a_bad_batch_size_as_a_usage_error(rgb_byte, chip_model, tmp_path):
     result = CliRunner().invoke(cli, ["predict", str(rgb_byte), "-o", str(tmp_path / "o.tif"), "--model",
                                       str(chip_model), "--batch-size", "0"])
-    assert result.exit_code == 1 and "--batch-size must be at least 1, got 0" in result.output
+    assert result.exit_code == 2 and "--batch-size must be at least 1, got 0" in result.output
     assert list(tmp_path.iterdir()) == []

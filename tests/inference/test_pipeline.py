@@ -263,3 +263,19 @@ def test_unwritable_probabilities_leave_no_class_output(chips, rgb_byte, tmp_pat
     with pytest.raises(OutputError):
         predict_scene(str(rgb_byte), SceneOutputs(out, tmp_path / "missing" / "p.tif"), chips, PredictConfig())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_polygons_follow_the_rasters_they_were_made_from(chips, rgb_byte, tmp_path):
+    """--resume on complete outputs writes nothing; --overwrite --resume rewrites the rasters and their polygons."""
+    import geopandas as gpd
+
+    outputs = SceneOutputs(tmp_path / "classes.tif", vector=tmp_path / "fields.gpkg")
+    predict_scene(str(rgb_byte), outputs, chips, PredictConfig(stride=16))
+    first = outputs.vector.stat().st_mtime_ns
+    again = predict_scene(str(rgb_byte), outputs, chips, PredictConfig(stride=16, resume=True))
+    assert again.done_earlier and again.polygons is None and outputs.vector.stat().st_mtime_ns == first
+    redone = predict_scene(str(rgb_byte), outputs, chips, PredictConfig(stride=32, resume=True, overwrite=True))
+    assert not redone.done_earlier and redone.polygons is not None
+    with rasterio.open(outputs.classes) as ds:
+        valid_area = float((ds.read(1) != 255).sum()) * ds.res[0] * ds.res[1]
+    assert gpd.read_file(outputs.vector).area.sum() == pytest.approx(valid_area)  # the 32-pixel map's polygons

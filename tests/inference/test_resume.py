@@ -23,6 +23,8 @@ from geoclassify.inference.runners import LocalRunner
 from tests.conftest import interrupt_after
 
 BIN = Path(sys.executable).parent / "geoclassify"
+
+
 def read(path) -> np.ndarray:
     with rasterio.open(path) as ds:
         return ds.read()
