@@ -82,7 +82,7 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
                                resample=not no_resample, probabilities_dtype=probabilities_dtype, cog=cog,
                                overwrite=overwrite, read_workers=read_workers, resume=resume,
                                checkpoint_seconds=checkpoint_seconds)
-        source = ModelSource(model, device, amp, card, threads_per_worker(scheduler))
+    source = ModelSource(model, device, amp, card, threads_per_worker(scheduler))
     if many:
         predict_many(ctx, args, output, probabilities, vector, polygons, config, source, scheduler)
         return
