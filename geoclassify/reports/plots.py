@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from geoclassify.io.atomic import atomic_target
 from geoclassify.optional import require
 
 
@@ -30,7 +31,8 @@ def pyplot() -> ModuleType:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_target(path, path.suffix) as tmp:
+        fig.savefig(tmp, dpi=110)
     pyplot().close(fig)
     return path
 

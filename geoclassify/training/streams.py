@@ -15,6 +15,7 @@ import torch
 import torch.multiprocessing as mp
 from torch.utils.data import IterableDataset, get_worker_info
 
+from geoclassify.io.atomic import atomic_target
 from geoclassify.training.augment import build_augment
 from geoclassify.training.chips import Sample, read_image
 from geoclassify.training.class_mapping import IGNORE
@@ -53,10 +54,9 @@ class ChipStream(IterableDataset):
         if cached.exists():
             return np.load(cached)
         arr = read_image(sample.path, self.bands)
-        tmp = cached.with_suffix(f".{mp.current_process().pid}.tmp.npy")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(tmp, arr)
-        tmp.replace(cached)
+        with atomic_target(cached, ".tmp.npy") as tmp:  # workers caching the same sample never see half a file
+            np.save(tmp, arr)
         return arr
 
     def __iter__(self):

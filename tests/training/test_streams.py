@@ -47,3 +47,17 @@ def test_running_band_stats_equal_stacking_every_image(agnet_chips):
     assert stats.count == len(stacked) and stats.dtype == "uint8"
     np.testing.assert_allclose(mean, stacked.mean(0), rtol=1e-12)
     np.testing.assert_allclose(std, stacked.std(0), rtol=1e-10)
+
+
+def test_the_sample_cache_holds_the_decoded_images_and_nothing_half_written(agnet_chips, tmp_path):
+    data = DataConfig(path=str(agnet_chips), tile_size=32)
+    samples = scan_chip_folders(data)[1][:6]
+    cache = tmp_path / "cache"
+    stream = ChipStream(samples, [], shuffle=False, augment=False, cache_dir=str(cache))
+    first = [stream.load(s) for s in samples]
+    assert sorted(p.suffix for p in cache.iterdir()) == [".npy"] * 6  # no temporary file left behind
+    for s, image in zip(samples, first):
+        assert np.array_equal(image, read_image(s.path, []))
+    for path in cache.iterdir():  # the second pass reads the cache: change it and the stream must follow
+        np.save(path, np.load(path) + 1)
+    assert all(np.array_equal(stream.load(s), image + 1) for s, image in zip(samples, first))
