@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from geoclassify.errors import ConfigError
+from geoclassify.io.identity import is_local_path
 
 if TYPE_CHECKING:
     from geoclassify.inference.predictor import Predictor
@@ -159,4 +160,4 @@ class ModelSource:
 
 def absolute(path: str) -> str:
     """A path as a worker elsewhere must see it: absolute, unless it is a GDAL virtual path or a URL."""
-    return path if path.startswith("/vsi") or "://" in path else os.path.abspath(path)
+    return os.path.abspath(path) if is_local_path(path) else path

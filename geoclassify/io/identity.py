@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 
 
+def is_local_path(path: str) -> bool:
+    """Whether `path` names a file of the local file system: not a GDAL virtual path (/vsi...) nor a URL."""
+    return not (path.startswith("/vsi") or "://" in path)
+
+
 def file_identity(path: str | os.PathLike) -> dict:
     """Absolute path, size and modification time: enough to tell a changed input from the same one."""
     path = str(path)
-    if path.startswith("/vsi") or "://" in path:
+    if not is_local_path(path):
         return {"path": path}
     st = os.stat(path)
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}

@@ -27,7 +27,7 @@ from geoclassify.io.writer import check_output_path
 from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.vector.attributes import LargeFeature, Measure, feature_batch, feature_schema, large_feature
 from geoclassify.vector.classes import ClassRaster, ConfidenceRaster, Strip
-from geoclassify.vector.formats import vector_format
+from geoclassify.vector.formats import VectorFormat, vector_format
 from geoclassify.vector.regions import Polygons, RegionJoiner, strip_polygons
 from geoclassify.vector.rings import Rings, polygon_of
 from geoclassify.vector.sieve import sieve_strips
@@ -68,16 +68,17 @@ class PolygonizeOptions:
         if self.block_rows is not None and self.block_rows < 1:
             raise ConfigError(f"--block-rows must be at least 1, got {self.block_rows}")
 
-    def check_output(self, output: str | os.PathLike) -> Path:
-        """Check the options and that `output` can be written, before a long run starts.
+    def check_output(self, output: str | os.PathLike) -> tuple[Path, VectorFormat]:
+        """Check the options and that `output` can be written, before a long run starts; returns the output path
+        and its vector format.
 
         Raises:
             ConfigError: bad options, or an unknown vector format.
             OutputError: `output` exists (without overwrite), or its folder is missing.
         """
         self.check()
-        vector_format(str(output), self.format)
-        return check_output_path(output, self.overwrite, "vector output")
+        fmt = vector_format(str(output), self.format)
+        return check_output_path(output, self.overwrite, "vector output"), fmt
 
 
 @dataclass(frozen=True)
@@ -217,8 +218,7 @@ def polygonize_raster(raster_path: str, output: str, options: PolygonizeOptions 
         OutputError: `output` exists (without overwrite), or cannot be written.
     """
     start = time.perf_counter()
-    path = options.check_output(output)
-    fmt = vector_format(output, options.format)
+    path, fmt = options.check_output(output)
     layer = options.layer or path.stem
     with ExitStack() as stack:
         stack.enter_context(bounded_gdal_cache())
