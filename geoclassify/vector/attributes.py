@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,37 +45,49 @@ def to_world(geoms: np.ndarray, transform: Affine) -> np.ndarray:
 
 
 class Measure:
-    """Areas (m²) and perimeters (m): planar in a projected CRS, geodesic on the ellipsoid in a geographic one."""
+    """Areas (m²) and perimeters (m) on the ground: geodesic on the ellipsoid in a geographic CRS; in a projected
+    CRS planar, divided by the projection's areal scale at the polygon (its square root for perimeters, exact
+    for conformal projections); in the raster's own units without a CRS. See geoclassify.geo.units."""
 
     def __init__(self, crs) -> None:
-        units = ground_units(crs)
-        self.geod = units.geod if units is not None else None
-        # metres per CRS unit (projected; 1 without a CRS: the raster's own units), or degrees per unit (geographic)
-        self.factor = units.factor if units is not None else 1.0
+        self.units = ground_units(crs)
 
     def of_rings(self, rings: Rings, transform: Affine) -> tuple[float, float]:
         """Area and perimeter of a polygon held as pixel-space rings (exterior first)."""
-        if self.geod is None:
+        units = self.units
+        if units is None or not units.geographic:
             parts = [chunk_measures(c, n, transform) for c, n in zip(rings.chunks, rings.lengths)]
-            area = np.concatenate([a for a, _ in parts]) * self.factor**2
-            length = sum(float(p.sum()) for _, p in parts) * self.factor
-        else:
-            pairs = [self.geod.polygon_area_perimeter(*(world(r, transform) * self.factor).T)
-                     for r in rings.ring_arrays()]
-            area = np.abs([a for a, _ in pairs])
-            length = sum(p for _, p in pairs)
-        return float(area[0] - area[1:].sum()), length
+            area = np.concatenate([a for a, _ in parts])
+            length = sum(float(p.sum()) for _, p in parts)
+            if units is None:
+                return float(area[0] - area[1:].sum()), length
+            exterior = world(rings.exterior(), transform)
+            x, y = (exterior.min(axis=0) + exterior.max(axis=0)) / 2  # the envelope's centre, as for polygons
+            scale = float(units.areal_scale(np.array([x]), np.array([y]))[0])
+            return (float(area[0] - area[1:].sum()) * units.factor**2 / scale,
+                    length * units.factor / math.sqrt(scale))
+        pairs = [units.geod.polygon_area_perimeter(*(world(r, transform) * units.factor).T)
+                 for r in rings.ring_arrays()]
+        areas = np.abs([a for a, _ in pairs])
+        return float(areas[0] - areas[1:].sum()), sum(p for _, p in pairs)
 
     def __call__(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Areas (m²) and perimeters (m, holes included) of an array of n world-coordinate polygons: two (n,) arrays."""
-        if self.geod is None:
-            return shapely.area(geoms) * self.factor**2, shapely.length(geoms) * self.factor
-        if self.factor != 1.0:
-            geoms = shapely.transform(geoms, lambda xy: xy * self.factor)  # to degrees
+        units = self.units
+        if units is None:
+            return shapely.area(geoms), shapely.length(geoms)
+        if not units.geographic:
+            bounds = shapely.bounds(geoms)
+            x, y = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+            scale = units.areal_scale(x, y)
+            return (shapely.area(geoms) * units.factor**2 / scale,
+                    shapely.length(geoms) * units.factor / np.sqrt(scale))
+        if units.factor != 1.0:
+            geoms = shapely.transform(geoms, lambda xy: xy * units.factor)  # to degrees
         oriented = shapely.orient_polygons(geoms)  # exterior counter-clockwise: positive areas, holes subtracted
-        area = np.array([self.geod.geometry_area_perimeter(g)[0] for g in oriented], np.float64)
+        area = np.array([units.geod.geometry_area_perimeter(g)[0] for g in oriented], np.float64)
         rings, index = shapely.get_rings(geoms, return_index=True)  # pyproj's perimeters leave out the holes
-        lengths = [self.geod.line_length(*shapely.get_coordinates(ring).T) for ring in rings]
+        lengths = [units.geod.line_length(*shapely.get_coordinates(ring).T) for ring in rings]
         return np.abs(area), np.bincount(index, lengths, minlength=len(geoms))
 
 

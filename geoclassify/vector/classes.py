@@ -13,7 +13,7 @@ from rasterio.windows import Window
 
 from geoclassify.errors import ConfigError, InputError
 from geoclassify.geo.grid import Grid
-from geoclassify.geo.units import pixel_size_metres
+from geoclassify.geo.units import pixel_area_m2, pixel_size_metres
 from geoclassify.io.raster import open_dataset
 
 log = logging.getLogger("geoclassify")
@@ -134,8 +134,16 @@ class ClassRaster(OpenRaster):
         return int(match.group(1)) if match and not self.names else None
 
     def pixel_size_m(self) -> tuple[float, float]:
-        """Pixel size in metres (in the raster's units without a CRS)."""
+        """Ground pixel size (x, y) in metres at the raster's centre (in the raster's units without a CRS)."""
         return pixel_size_metres(self.grid) or self.grid.res
+
+    def pixel_area_m2(self) -> float:
+        """Ground area of the raster's centre pixel in m² (in the raster's units without a CRS)."""
+        area = pixel_area_m2(self.grid)
+        if area is None:
+            t = self.grid.transform
+            area = abs(t.a * t.e - t.b * t.d)
+        return area
 
     def read(self, row: int, height: int) -> Strip:
         """Rows `row` .. `row + height` as a strip, in a dtype that rasterio.features.shapes accepts."""

@@ -132,8 +132,7 @@ class PolygonizeRun:
         if self.options.min_area_pixels is not None:
             return float(self.options.min_area_pixels)
         if self.options.min_area is not None:
-            rx, ry = self.raster.pixel_size_m()
-            return self.options.min_area / (rx * ry)
+            return self.options.min_area / self.raster.pixel_area_m2()
         return None
 
     def classified(self) -> Iterator[Strip]:
