@@ -71,7 +71,8 @@ class GroundUnits:
 
 
 def ground_units(crs) -> GroundUnits | None:
-    """The ground units of `crs` (a rasterio or pyproj CRS), or None without a CRS.
+    """The ground units of `crs` (a rasterio or pyproj CRS), or None without a CRS or without an ellipsoid (an
+    engineering CRS: its units are the raster's own).
 
     Raises:
         pyproj.exceptions.CRSError: `crs` cannot be read by PROJ.
@@ -79,10 +80,13 @@ def ground_units(crs) -> GroundUnits | None:
     if crs is None:
         return None
     proj = crs if isinstance(crs, ProjCRS) else ProjCRS.from_wkt(crs.to_wkt())
+    geod = proj.get_geod()
+    if geod is None:
+        return None
     unit = proj.axis_info[0].unit_conversion_factor if proj.axis_info else 1.0
     if proj.is_geographic:
-        return GroundUnits(proj.get_geod(), math.degrees(unit))  # unit: radians per axis unit
-    return GroundUnits(proj.get_geod(), unit, Proj(proj))
+        return GroundUnits(geod, math.degrees(unit))  # unit: radians per axis unit
+    return GroundUnits(geod, unit, Proj(proj))
 
 
 def pixel_size_metres(grid: Grid) -> tuple[float, float] | None:
