@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Protocol
 import rasterio
 from rasterio.errors import RasterioError
 
-from geoclassify.errors import ConfigError, GeoclassifyError, InterruptedRunError
+from geoclassify.errors import ConfigError, GeoclassifyError, InterruptedRunError, OutputError
 from geoclassify.io.atomic import atomic_target
+from geoclassify.io.failures import write_error
 from geoclassify.io.identity import file_identity
+from geoclassify.io.lock import OutputLock, OutputLocks
 from geoclassify.io.raster import Scene
+from geoclassify.io.writer import remove_files
 from geoclassify.version import __version__
 
 if TYPE_CHECKING:
@@ -61,19 +64,44 @@ class Checkpoint:
 
 
 class PartialRun:
-    """The partial rasters of one prediction and its manifest."""
+    """The partial rasters of one prediction and its manifest, locked while this run writes them.
+
+    `start` takes an OS lock on each raster output (`.NAME.partial.lock`, io.lock) before it looks at or removes
+    anything: a second run on an output being written is refused (OutputBusyError) and leaves the first's files
+    alone. The locks go when the run ends (`release`, called by Checkpoints on commit or failure) or when its
+    process dies, so the partial output of a killed run is resumed or replaced by the next run.
+    """
 
     def __init__(self, outputs: list[str | os.PathLike], fingerprint: dict):
         self.rasters = [partial_path(o) for o in outputs]
         self.manifest = partial_path(outputs[0], ".partial.json")
         self.fingerprint = json.loads(json.dumps({"geoclassify": __version__, **fingerprint}))  # as saved
+        self.locks = OutputLocks([OutputLock(partial_path(o, ".partial.lock"), Path(o)) for o in outputs])
 
     def exists(self) -> bool:
         """Whether an earlier run left a manifest or any partial raster."""
         return self.manifest.exists() or any(p.exists() for p in self.rasters)
 
     def start(self, resume: bool) -> Checkpoint:
-        """Clean up a stale partial run, or (with `resume`) return where the previous one stopped."""
+        """Lock the outputs, then clean up a stale partial run, or (with `resume`) return where the previous one
+        stopped.
+
+        Raises:
+            OutputBusyError: another run is writing one of the outputs (nothing is touched).
+            ConfigError: a --resume of a run started with other options (the locks are released).
+        """
+        self.locks.acquire()
+        try:
+            return self._start(resume)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Release the outputs' locks: another run may write them now."""
+        self.locks.release()
+
+    def _start(self, resume: bool) -> Checkpoint:
         if not self.exists():
             if resume:
                 log.info("no interrupted run of %s to resume: starting from the beginning", self.rasters[0].name)
@@ -116,13 +144,16 @@ class PartialRun:
         """Record finished strips; call after the partial rasters are saved, so they hold at least that much."""
         text = json.dumps({"manifest": MANIFEST_VERSION, "fingerprint": self.fingerprint,
                            "checkpoint": asdict(checkpoint)}, indent=1)
-        with atomic_target(self.manifest, ".tmp") as tmp:
-            tmp.write_text(text)
+        try:
+            with atomic_target(self.manifest, ".tmp") as tmp:
+                tmp.write_text(text)
+        except OSError as exc:
+            raise write_error(self.manifest, exc) from None
 
     def discard(self) -> None:
-        """Delete the partial rasters, their sidecars and the manifest (those that exist)."""
-        for p in (*self.rasters, *(Path(f"{r}.aux.xml") for r in self.rasters), self.manifest):
-            p.unlink(missing_ok=True)
+        """Delete the partial rasters, their sidecars and the manifest (those that exist; best effort: one that
+        cannot be deleted is named in a warning)."""
+        remove_files([*self.rasters, *(Path(f"{r}.aux.xml") for r in self.rasters), self.manifest])
 
 
 def run_fingerprint(scene: Scene, outputs: SceneOutputs, model: dict, config: PredictConfig, strips: int) -> dict:
@@ -175,18 +206,33 @@ class Checkpoints:
             self.saved, self.saved_at = True, time.monotonic()
 
     def commit(self) -> None:
-        """Move the finished rasters into place and delete the manifest."""
-        self.sink.commit()
-        self.partial.discard()
+        """Move the finished rasters into place and delete the manifest; the outputs are unlocked after."""
+        try:
+            self.sink.commit()
+            self.partial.discard()
+        finally:
+            self.partial.release()
 
     def fail(self, exc: BaseException, total_windows: int) -> None:
-        """Keep the partial files of an interrupted run that saved some; remove them after an input error."""
+        """Keep the partial files of an interrupted run that saved some; remove them after an input error, and
+        after a write error (a file written when a write failed cannot be trusted to hold what the manifest says,
+        and removing it gives back the space a full disk lacked). The outputs are unlocked after."""
+        try:
+            self._fail(exc, total_windows)
+        finally:
+            self.partial.release()
+
+    def _fail(self, exc: BaseException, total_windows: int) -> None:
         input_error = isinstance(exc, GeoclassifyError) and not isinstance(exc, InterruptedRunError)
         if self.saved and not input_error:
-            self.sink.close()
-            self.partial.save(self.last)
-            log.warning("%d of %d windows done; the partial output is kept: run the same command with --resume "
-                        "to continue", self.last.windows, total_windows)
-        else:
-            self.sink.abort()
-            self.partial.discard()
+            try:
+                self.sink.close()
+                self.partial.save(self.last)
+            except OutputError as error:
+                log.warning("the partial output cannot be kept for --resume (%s): removed", error)
+            else:
+                log.warning("%d of %d windows done; the partial output is kept: run the same command with "
+                            "--resume to continue", self.last.windows, total_windows)
+                return
+        self.sink.abort()
+        self.partial.discard()

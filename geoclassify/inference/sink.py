@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 import numpy as np
 
+from geoclassify.errors import OutputError
 from geoclassify.geo.grid import Grid
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.layouts import OutputRows, Strip
@@ -39,7 +42,11 @@ class OutputSink:
                                           overwrite=config.overwrite, partial=partial_path(outputs.probabilities),
                                           resume=resume)
             except BaseException:
-                self.classes.abort()
+                if resume:  # keep the classes partial for a later --resume
+                    with suppress(OutputError):
+                        self.classes.close()
+                else:
+                    self.classes.abort()
                 raise
 
     def write(self, rows: OutputRows) -> None:
@@ -67,14 +74,38 @@ class OutputSink:
             w.checkpoint()
 
     def commit(self) -> None:
-        """Finish the rasters and move them into place, the classes raster last."""
-        for w in reversed(self.writers()):
-            w.commit()
+        """Finish every raster (all that may fail: flushing, COG copies, sidecars), then move them into place, the
+        classes raster last: a raster that cannot be finished leaves every output unpublished. Should a rename
+        fail (an I/O error), the rasters already published by this commit are removed again.
+
+        Raises:
+            OutputError: a raster could not be finished or published (the file and the cause named).
+        """
+        writers = list(reversed(self.writers()))
+        for w in writers:
+            w.finish()
+        try:
+            for w in writers:
+                w.publish()
+        except BaseException:
+            for w in writers:
+                w.unpublish()
+            raise
 
     def close(self) -> None:
-        """Close the partial rasters and keep them, for a later --resume."""
+        """Close the partial rasters and keep them, for a later --resume.
+
+        Raises:
+            OutputError: a raster could not be saved (after closing the others).
+        """
+        failed: BaseException | None = None
         for w in self.writers():
-            w.close()
+            try:
+                w.close()
+            except BaseException as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     def abort(self) -> None:
         """Close and delete the partial rasters: nothing is published."""
