@@ -170,6 +170,7 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_output(seg_mo
         proc.kill()
     last = json.loads(manifest.read_text())["checkpoint"]["strips_done"]
     assert first < second <= last < strips and not out.exists()
+    assert partial_path(out, ".partial.lock").exists(), "the killed run's lock file stays, but not its lock"
 
     done = subprocess.run([str(BIN), "predict", str(naip_1024), *args[4:], "-o", str(out), "--resume"],
                           capture_output=True, text=True, timeout=300)
@@ -178,3 +179,124 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_output(seg_mo
     assert np.array_equal(read(out), read(full))
     assert np.array_equal(read(tmp_path / "out_p.tif"), read(tmp_path / "full_p.tif"))
     assert hidden(tmp_path) == []
+
+
+# Concurrent runs on one target (io.lock) and write failures (io.failures): one line, nothing published.
+
+
+def test_a_second_run_on_an_output_being_written_is_refused_and_the_first_completes(seg_model, rgb_byte, tmp_path):
+    """Run B starts (in-process, then the real CLI) while run A writes out.tif: B is refused in one line without
+    touching A's partial files, with and without --overwrite or --resume; A's output equals a clean run's."""
+    from dataclasses import replace
+
+    from geoclassify.io.lock import OutputBusyError
+    from tests.conftest import OnProgress
+
+    runner = LocalRunner(load_predictor(str(seg_model), device="cpu"))
+    config = PredictConfig(checkpoint_seconds=0, tile_size=64, overlap=40)
+    clean = predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "clean.tif"), runner, config)
+    out = tmp_path / "out.tif"
+    refusals: list[str] = []
+
+    def second_run(done: int) -> None:
+        if done < 300 or refusals:
+            return
+        before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.name.startswith(".out.tif")}
+        assert ".out.tif.partial.tif" in before and ".out.tif.partial.lock" in before
+        for extra in ({}, {"overwrite": True}, {"resume": True}):
+            with pytest.raises(OutputBusyError) as refused:
+                predict_scene(str(rgb_byte), SceneOutputs(out), runner, replace(config, **extra))
+            refusals.append(str(refused.value))
+        cli = subprocess.run([str(BIN), "-q", "predict", str(rgb_byte), "--model", str(seg_model), "-o", str(out),
+                              "--tile-size", "64", "--overlap", "40", "--overwrite"],
+                             capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 1, cli.stderr
+        refusals.append(cli.stderr)
+        after = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.name.startswith(".out.tif")}
+        assert after == before, "the refused runs touched nothing"
+
+    result = predict_scene(str(rgb_byte), SceneOutputs(out), runner, config, progress=OnProgress(second_run))
+    assert len(refusals) == 4
+    for message in refusals:
+        assert message.strip().count("\n") == 0, message
+        assert f"is writing {out} (its partial output is locked: {tmp_path}/.out.tif.partial.lock)" in message
+        assert f"another run (process {os.getpid()})" in message
+    assert refusals[-1].startswith("Error: another run")
+    assert result.windows == clean.windows and result.class_counts == clean.class_counts
+    assert np.array_equal(read(out), read(tmp_path / "clean.tif"))
+    assert hidden(tmp_path) == []
+
+
+def test_a_run_writing_another_runs_probabilities_output_is_refused(chip_model, rgb_byte, tmp_path):
+    from geoclassify.io.lock import OutputBusyError
+    from tests.conftest import OnProgress
+
+    runner = LocalRunner(load_predictor(str(chip_model), device="cpu"))
+    refused: list[str] = []
+
+    def second_run(done: int) -> None:
+        if not refused:
+            with pytest.raises(OutputBusyError) as error:
+                predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "b.tif", tmp_path / "p.tif"), runner,
+                              PredictConfig(stride=16))
+            refused.append(str(error.value))
+
+    predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "a.tif", tmp_path / "p.tif"), runner,
+                  PredictConfig(stride=16), progress=OnProgress(second_run))
+    assert f"is writing {tmp_path / 'p.tif'} " in refused[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tif", "a.tif.aux.xml", "p.tif"]
+
+
+def test_a_partial_file_removed_under_the_run_fails_in_one_line_and_leaves_nothing(seg_model, rgb_byte, tmp_path):
+    from geoclassify.errors import OutputError
+    from tests.conftest import OnProgress
+
+    out = tmp_path / "out.tif"
+
+    def remove(done: int) -> None:
+        if done >= 100:
+            partial_path(tmp_path / "out_p.tif").unlink(missing_ok=True)
+
+    with pytest.raises(OutputError) as error:
+        predict_scene(str(rgb_byte), SceneOutputs(out, tmp_path / "out_p.tif"),
+                      LocalRunner(load_predictor(str(seg_model), device="cpu")),
+                      PredictConfig(checkpoint_seconds=0, tile_size=64, overlap=40), progress=OnProgress(remove))
+    assert str(error.value) == f"the file was removed while writing {tmp_path}/.out_p.tif.partial.tif"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("checkpoint_seconds", [0, 1000], ids=["at-a-checkpoint", "at-the-commit"])
+def test_a_full_disk_fails_in_one_line_and_publishes_nothing(checkpoint_seconds, seg_model, rgb_byte, tmp_path):
+    """256 KiB: the classes raster (56 KB) fits, the float32 probabilities (1 MB) do not. Without checkpoints
+    GDAL holds every block until the commit's close: the probabilities fail to finish there, and the classes
+    raster is not published either. The partial files are removed (see Checkpoints.fail)."""
+    from geoclassify.errors import OutputError
+    from tests.io.test_writer import tmpfs
+
+    with tmpfs(tmp_path / "full", "256k") as folder:
+        with pytest.raises(OutputError) as error:
+            predict_scene(str(rgb_byte), SceneOutputs(folder / "out.tif", folder / "p.tif"),
+                          LocalRunner(load_predictor(str(seg_model), device="cpu")),
+                          PredictConfig(checkpoint_seconds=checkpoint_seconds, tile_size=64, overlap=40,
+                                        probabilities_dtype="float32"))
+        assert str(error.value) == f"no space left on device while writing {folder}/.p.tif.partial.tif"
+        assert os.listdir(folder) == []
+
+
+def test_probabilities_that_cannot_be_finished_keep_the_classes_unpublished(chip_model, rgb_byte, tmp_path,
+                                                                           monkeypatch):
+    """The sink finishes every raster before it publishes any (a COG copy of the probabilities failing here)."""
+    from geoclassify.errors import OutputError
+    from geoclassify.io import writer
+
+    def failing_copy(src, dst, **kwargs):
+        if ".p.tif" in str(dst):
+            raise OSError(5, "Input/output error")
+        return copy(src, dst, **kwargs)
+
+    copy = writer.rio_copy
+    monkeypatch.setattr(writer, "rio_copy", failing_copy)
+    with pytest.raises(OutputError, match=r"^input/output error while writing .*/\.p\.tif\.partial\.cog\.tif$"):
+        predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "out.tif", tmp_path / "p.tif"),
+                      LocalRunner(load_predictor(str(chip_model), device="cpu")), PredictConfig(stride=16, cog=True))
+    assert list(tmp_path.iterdir()) == []
