@@ -82,6 +82,9 @@ def vector_output_options(command: Callable) -> Callable:
 def polygonize(ctx: click.Context, mask: str, output: str, classes, min_area, min_area_pixels, simplify, layer,
                vector_format, probabilities, overwrite: bool, block_rows) -> None:
     """Turn the class raster MASK into polygons: one feature per connected region of a class."""
+    from pathlib import Path
+
+    from geoclassify.io.paths import check_folder, refuse_clashes, scene_sources, vector_target
     from geoclassify.vector.polygonize import PolygonizeOptions, log_polygons, polygonize_raster
 
     if min_area is not None and min_area_pixels is not None:
@@ -89,4 +92,9 @@ def polygonize(ctx: click.Context, mask: str, output: str, classes, min_area, mi
     options = PolygonizeOptions(classes=classes, min_area=min_area, min_area_pixels=min_area_pixels,
                                 simplify=simplify, probabilities=probabilities, layer=layer, format=vector_format,
                                 overwrite=overwrite, block_rows=block_rows)
+    target = vector_target(Path(output))
+    inputs = scene_sources(mask, "raster") + (scene_sources(probabilities, "probabilities raster")
+                                              if probabilities else [])
+    refuse_clashes(inputs, [target])
+    check_folder(target)
     log_polygons(polygonize_raster(mask, output, options, progress_reporter(ctx)))

@@ -66,7 +66,8 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
     """
     from geoclassify.inference.config import ModelSource, PredictConfig, SceneOutputs  # torch loads only when needed
     from geoclassify.inference.jobs import is_glob, read_list
-    from geoclassify.inference.pipeline import log_result, predict_scene
+    from geoclassify.inference.pipeline import check_outputs, log_result, model_sources, predict_scene
+    from geoclassify.io.paths import scene_sources
 
     if not scenes and from_list is None:
         raise click.UsageError("give a SCENE, several, or --from-list FILE")
@@ -83,27 +84,50 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
                                overwrite=overwrite, read_workers=read_workers, resume=resume,
                                checkpoint_seconds=checkpoint_seconds)
     source = ModelSource(model, device, amp, card, threads_per_worker(scheduler))
+    check_model_options(source, config)
     if many:
-        predict_many(ctx, args, output, probabilities, vector, polygons, config, source, scheduler)
+        predict_many(ctx, args, output, probabilities, vector, polygons, config, source, scheduler, from_list)
         return
     outputs = SceneOutputs(Path(output), Path(probabilities) if probabilities else None,
                            Path(vector) if vector else None)
+    check_outputs(outputs, config, polygons, scene_sources(args[0]) + model_sources(model, card))
     with cluster(scheduler) as client:
         log_result(predict_scene(args[0], outputs, make_runner(source, client), config, polygons,
                                  progress_reporter(ctx)))
 
 
+def check_model_options(source, config) -> None:
+    """Refuse options that do not fit the model (e.g. a stride larger than its chip) as usage errors, reading only
+    the model's card (no weights).
+
+    Raises:
+        click.UsageError: an option that does not fit the model (exit code 2).
+        ModelFileError, InputError: the model file is missing or damaged (exit code 1).
+    """
+    from geoclassify.inference.pipeline import check_options
+    from geoclassify.inference.predictor import read_model_card
+
+    card = read_model_card(source.path, source.card)
+    with as_usage_error():
+        check_options(card, config)
+
+
 def predict_many(ctx: click.Context, args: list[str], output: str, probabilities: str | None, vector: str | None,
-                 polygons, config, source, scheduler: str | None) -> None:
+                 polygons, config, source, scheduler: str | None, from_list: str | None = None) -> None:
     """Several scenes into folders, one after the other (each spread over the cluster with --scheduler)."""
     from geoclassify.inference.jobs import check_jobs, expand_inputs, plan_jobs, run_jobs, summary_table
+    from geoclassify.inference.pipeline import model_sources
+    from geoclassify.io.paths import Source
     from geoclassify.vector.formats import vector_format
 
     classes_dir = output_folder(output, "-o") or Path(output)  # -o is required: never None
     folders = [classes_dir, output_folder(probabilities, "--probabilities"), output_folder(vector, "--vector")]
     ext = vector_format("", polygons.format).extensions[0] if polygons else ".gpkg"
     jobs = plan_jobs(expand_inputs(args), classes_dir, folders[1], folders[2], ext)
-    check_jobs(jobs, config, polygons)
+    inputs = model_sources(source.path, source.card)
+    if from_list is not None:
+        inputs.append(Source(f"scene list {from_list}", Path(from_list)))
+    check_jobs(jobs, config, polygons, inputs)
     for folder in folders:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,13 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from geoclassify.errors import ConfigError, GeoclassifyError, InputError, OutputError
 from geoclassify.inference.config import PredictConfig, SceneOutputs
-from geoclassify.inference.pipeline import PredictResult, finished, log_result, predict_scene
+from geoclassify.inference.pipeline import PredictResult, finished, log_result, output_targets, predict_scene
 from geoclassify.inference.runners import Runner
+from geoclassify.io.paths import Source, check_folder, refuse_clashes, scene_sources
 from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.vector.polygonize import PolygonizeOptions
 
@@ -88,13 +90,28 @@ def plan_jobs(scenes: list[str], out_dir: Path, prob_dir: Path | None = None, ve
     return jobs
 
 
-def check_jobs(jobs: list[SceneJob], config: PredictConfig, polygons: PolygonizeOptions | None = None) -> None:
-    """Refuse existing outputs before any work starts (with --resume, finished scenes are skipped instead).
+def check_jobs(jobs: list[SceneJob], config: PredictConfig, polygons: PolygonizeOptions | None = None,
+               inputs: Sequence[Source] = ()) -> None:
+    """Refuse, before any work starts, outputs that clash with an input or with each other, folders that cannot be
+    written, and existing outputs (with --resume, finished scenes are skipped instead).
+
+    Args:
+        jobs: the scenes and their outputs.
+        config: the prediction's options (overwrite, resume).
+        polygons: the polygon options of the vector outputs, if any.
+        inputs: inputs besides the scenes (the model files, the scene list).
 
     Raises:
-        OutputError: outputs exist, without --overwrite or --resume (all of them are named, up to three).
+        PathClashError: an output of a scene (or a file it writes) is a scene of the batch, a file a scene reads, one
+            of `inputs`, or a file of another output.
+        OutputError: an output folder cannot be created or written; outputs exist, without --overwrite or --resume
+            (all of them are named, up to three).
         ConfigError: bad polygon options.
     """
+    targets = [t for job in jobs for t in output_targets(job.outputs)]
+    refuse_clashes([*inputs, *(s for job in jobs for s in scene_sources(job.scene))], targets)
+    for target in targets:
+        check_folder(target, create=True)
     if not config.overwrite:
         existing = [f for job in jobs if not (config.resume and finished(job.outputs))
                     for f in job.outputs.files if f.exists()]

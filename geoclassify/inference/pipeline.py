@@ -12,7 +12,12 @@ import logging
 import time
 from contextlib import closing
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
 
+from affine import Affine
+
+from geoclassify.geo.grid import Grid
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.layouts import Layout, make_layout
 from geoclassify.inference.resume import Checkpoints, PartialRun, partial_path, run_fingerprint
@@ -20,12 +25,20 @@ from geoclassify.inference.runners import Runner
 from geoclassify.inference.scene import open_scene
 from geoclassify.inference.sink import OutputSink, WindowProgress
 from geoclassify.io.gdal_cache import bounded_gdal_cache
+from geoclassify.io.paths import Source, Target, check_folder, refuse_clashes, scene_sources, vector_target
 from geoclassify.io.raster import Scene
 from geoclassify.io.writer import check_output_path
+from geoclassify.models.card import ModelCard
 from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.vector.polygonize import PolygonizeOptions, PolygonizeResult, log_polygons, polygonize_raster
 
 log = logging.getLogger("geoclassify")
+
+RASTER_SIDE_FILES = (".aux.xml", ".ovr", ".msk")  # beside a raster output: io.writer writes the .aux.xml
+# the partial files of a resumable run (inference.resume), their sidecars, the COG copy made on commit, the manifest
+# and the lock (io.lock)
+PARTIAL_SUFFIXES = (".partial.tif", ".partial.tif.aux.xml", ".partial.cog.tif", ".partial.cog.tif.aux.xml",
+                    ".partial.json", ".partial.lock")
 
 
 @dataclass
@@ -73,19 +86,67 @@ def polygon_options(outputs: SceneOutputs, polygons: PolygonizeOptions | None,
     return replace(polygons or PolygonizeOptions(), probabilities=probabilities, overwrite=config.overwrite)
 
 
-def check_outputs(outputs: SceneOutputs, config: PredictConfig, polygons: PolygonizeOptions | None) -> bool:
+def raster_target(path: Path, role: str) -> Target:
+    """A raster output and every file writing it makes: itself, its sidecars and the partial files of --resume."""
+    side = (Path(f"{path}{ext}") for ext in RASTER_SIDE_FILES)
+    return Target(role, path, (path, *side, *(partial_path(path, suffix) for suffix in PARTIAL_SUFFIXES)))
+
+
+def output_targets(outputs: SceneOutputs) -> list[Target]:
+    """A scene's outputs, each with the files it writes: classes, probabilities, polygons."""
+    targets = [raster_target(outputs.classes, "classes output")]
+    if outputs.probabilities is not None:
+        targets.append(raster_target(outputs.probabilities, "probabilities output"))
+    if outputs.vector is not None:
+        targets.append(vector_target(outputs.vector))
+    return targets
+
+
+def model_sources(model: str | None, card: str | None = None) -> list[Source]:
+    """The model file and its card file, as inputs no output may overwrite."""
+    return [Source(f"{role} {path}", Path(path)) for role, path in (("model file", model), ("card file", card))
+            if path is not None]
+
+
+def runner_sources(identity: dict) -> list[Source]:
+    """The model files a runner was loaded from (its `identity`, as the resume manifest records it)."""
+    paths = [identity.get(key) for key in ("file", "card")]
+    model, card = (p["path"] if isinstance(p, dict) and isinstance(p.get("path"), str) else None for p in paths)
+    return model_sources(model, card)
+
+
+def check_options(card: ModelCard, config: PredictConfig) -> None:
+    """Refuse options that do not fit the model (a stride larger than the chip, --tile-size for a chip classifier,
+    --stride for segmentation, an overlap out of range) before a scene is opened: the rules of `make_layout`.
+
+    Raises:
+        ConfigError: an option that does not fit the model.
+    """
+    make_layout(Grid(1, 1, Affine.identity()), card, config)
+
+
+def check_outputs(outputs: SceneOutputs, config: PredictConfig, polygons: PolygonizeOptions | None,
+                  inputs: Sequence[Source] = ()) -> bool:
     """Refuse outputs that cannot be written before any work starts; True when --resume finds the rasters done.
 
     Raises:
-        OutputError: an output exists (without overwrite or a resume that skips it), or its folder is missing.
+        PathClashError: an output (or a file it writes) is one of `inputs` or a file of another output.
+        OutputError: an output exists (without overwrite or a resume that skips it), or its folder is missing or
+            cannot be written.
         ConfigError: bad polygon options or vector format.
     """
+    targets = output_targets(outputs)
+    refuse_clashes(inputs, targets)
     done = config.resume and not config.overwrite and finished(outputs)
+    due = vector_due(outputs, done)
+    for target in targets:
+        if not done or (due and target.path == outputs.vector):
+            check_folder(target)
     if not done:
-        check_output_path(outputs.classes, config.overwrite)
+        check_output_path(outputs.classes, config.overwrite, "classes output")
         if outputs.probabilities is not None:
             check_output_path(outputs.probabilities, config.overwrite, "probabilities output")
-    if outputs.vector is not None and vector_due(outputs, done):
+    if outputs.vector is not None and due:
         polygon_options(outputs, polygons, config).check_output(outputs.vector)
     return done
 
@@ -119,27 +180,37 @@ def predict_scene(scene_path: str, outputs: SceneOutputs, runner: Runner, config
     Raises:
         InputError: the scene is missing or not a raster.
         IncompatibleSceneError: its bands or dtype do not fit the model.
+        PathClashError: an output (or a file it writes: sidecars, partial files) is the scene, a file the scene
+            reads, the model or another output.
         OutputError: an output exists (without `config.overwrite`), or cannot be written.
         ConfigError: an option that does not fit the model, or a --resume of a run started differently.
         ClusterError: the Dask cluster failed (with a DaskRunner).
         InterruptedRunError, KeyboardInterrupt: the run was stopped; the partial output is kept for --resume.
     """
-    done_earlier = check_outputs(outputs, config, polygons)
+    done_earlier = check_outputs(outputs, config, polygons, scene_sources(scene_path) + runner_sources(runner.identity))
     if done_earlier:
         result = PredictResult(str(outputs.classes), done_earlier=True)
     else:
         scene = open_scene(scene_path, runner.card, config.bands, config.resample)
         layout = make_layout(scene.grid, runner.card, config)
-        result = write_rasters(scene, layout, outputs, runner, config, progress)
-    if outputs.vector is not None and vector_due(outputs, done_earlier):
+        written: list[PolygonizeResult] = []  # polygons of the finished rasters, before they are published
+
+        def polygonize(rasters: SceneOutputs) -> None:
+            written.append(polygonize_raster(str(rasters.classes), str(outputs.vector),
+                                             polygon_options(rasters, polygons, config), progress))
+        result = write_rasters(scene, layout, outputs, runner, config, progress, polygonize if outputs.vector else None)
+        result.polygons = written[0] if written else None
+    if done_earlier and vector_due(outputs, done_earlier):
         result.polygons = polygonize_raster(str(outputs.classes), str(outputs.vector),
                                             polygon_options(outputs, polygons, config), progress)
     return result
 
 
 def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: Runner, config: PredictConfig,
-                  progress: ProgressReporter) -> PredictResult:
-    """Run the window loop over every strip and write the rows as they are finished, with checkpoints."""
+                  progress: ProgressReporter, before_publish: Callable[[SceneOutputs], None] | None = None
+                  ) -> PredictResult:
+    """Run the window loop over every strip and write the rows as they are finished, with checkpoints; the
+    finished rasters are given to `before_publish` (the polygons) before any output is published."""
     card = runner.card
     strips = layout.strips()
     partial = PartialRun([str(p) for p in outputs.rasters], run_fingerprint(scene, outputs, runner.identity, config,
@@ -164,7 +235,7 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
                             sink.write(r)
                         checkpoints.strip_done(strip.index, out.windows, out.skipped)
                         window_progress.strip_done(out)
-                checkpoints.commit()
+                checkpoints.commit(before_publish)
             except BaseException as exc:
                 checkpoints.fail(exc, layout.total_windows)
                 raise
