@@ -105,9 +105,9 @@ BatchCallback = Callable[[Strip, int], None]  # (strip, windows) after each batc
 
 def predict_strips(reader: StripReader, layout: Layout, strips: list[Strip], predictor: Predictor,
                    loop: LoopOptions, on_batch: BatchCallback | None = None) -> Iterator[tuple[Strip, StripOutput]]:
-    """The window loop: read strips (the next `loop.prefetch` while the model runs), batch their valid windows,
-    predict. `on_batch(strip, windows)` is told of each batch predicted (a strip can hold all the windows of a
-    scene)."""
+    """The window loop: read strips (the next `loop.prefetch` while the model runs), batch their active windows,
+    fill their padding and nodata, predict. `on_batch(strip, windows)` is told of each batch predicted (a strip
+    can hold all the windows of a scene)."""
     card = predictor.card
     size = layout.chip if isinstance(layout, ChipLayout) else layout.tile
     pending: deque = deque()
@@ -119,13 +119,13 @@ def predict_strips(reader: StripReader, layout: Layout, strips: list[Strip], pre
             nxt = strips[i + loop.prefetch]
             pending.append(reader.submit_strip(nxt.row, nxt.height, nxt.col, nxt.width))
         offsets, active = layout.windows(strip, valid)
-        chips = isinstance(layout, ChipLayout)
-        if not chips:
+        fill_chips = isinstance(layout, ChipLayout) and not valid.all()  # chips filled one by one
+        if not isinstance(layout, ChipLayout):
             fill_invalid(data, valid, card)
         chosen = [o for o, a in zip(offsets, active) if a]
         probs = []
         for j, batch in enumerate(batched_windows(data, chosen, size, loop.batch_size)):
-            if chips:
+            if fill_chips:
                 fill_windows(batch, valid, chosen[j * loop.batch_size : (j + 1) * loop.batch_size], card.mean)
             probs.append(predictor.predict(batch))
             if on_batch is not None:
