@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import rasterio
 from rasterio.errors import RasterioError
@@ -175,7 +175,10 @@ class PartialFiles(Protocol):
     def checkpoint(self) -> None:
         """Save the partial files so far."""
 
-    def commit(self) -> None:
+    def finish(self) -> SceneOutputs:
+        """Finish the files (all that may fail) without publishing them; returns where they are."""
+
+    def publish(self) -> None:
         """Move the finished files into place."""
 
     def close(self) -> None:
@@ -205,10 +208,15 @@ class Checkpoints:
             self.partial.save(self.last)
             self.saved, self.saved_at = True, time.monotonic()
 
-    def commit(self) -> None:
-        """Move the finished rasters into place and delete the manifest; the outputs are unlocked after."""
+    def commit(self, before_publish: Callable[[SceneOutputs], None] | None = None) -> None:
+        """Finish the rasters, call `before_publish` with where they are (to write the polygons from them: an
+        output that fails leaves all unpublished), move them into place and delete the manifest; the outputs are
+        unlocked after."""
         try:
-            self.sink.commit()
+            finished = self.sink.finish()
+            if before_publish is not None:
+                before_publish(finished)
+            self.sink.publish()
             self.partial.discard()
         finally:
             self.partial.release()

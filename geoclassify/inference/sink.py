@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +28,7 @@ class OutputSink:
 
     def __init__(self, outputs: SceneOutputs, grid: Grid, card: ModelCard, config: PredictConfig,
                  resume: bool = False):
+        self.outputs = outputs
         self.counts = np.zeros(card.num_classes, dtype=np.int64)
         self.classes = RasterWriter(str(outputs.classes), grid, 1, "uint8", nodata=CLASS_NODATA,
                                     class_names=list(card.class_names), colors=list(card.class_colors),
@@ -73,17 +75,26 @@ class OutputSink:
         for w in self.writers():
             w.checkpoint()
 
-    def commit(self) -> None:
-        """Finish every raster (all that may fail: flushing, COG copies, sidecars), then move them into place, the
-        classes raster last: a raster that cannot be finished leaves every output unpublished. Should a rename
-        fail (an I/O error), the rasters already published by this commit are removed again.
+    def finish(self) -> SceneOutputs:
+        """Finish every raster: all that may fail (flushing GDAL's blocks, COG copies, sidecars), nothing published
+        yet. Returns where the finished rasters are now (their temporary files), to be read before `publish`.
 
         Raises:
-            OutputError: a raster could not be finished or published (the file and the cause named).
+            OutputError: a raster could not be finished (the file and the cause named).
+        """
+        for w in reversed(self.writers()):
+            w.finish()
+        return replace(self.outputs, classes=self.classes.finished_file,
+                       probabilities=self.probs.finished_file if self.probs is not None else None)
+
+    def publish(self) -> None:
+        """Move the finished rasters into place, the classes raster last. Should a rename fail (an I/O error), the
+        rasters this call published are removed again.
+
+        Raises:
+            OutputError: a raster could not be published.
         """
         writers = list(reversed(self.writers()))
-        for w in writers:
-            w.finish()
         try:
             for w in writers:
                 w.publish()
@@ -91,6 +102,11 @@ class OutputSink:
             for w in writers:
                 w.unpublish()
             raise
+
+    def commit(self) -> None:
+        """`finish` every raster, then `publish` them: one that cannot be finished leaves all unpublished."""
+        self.finish()
+        self.publish()
 
     def close(self) -> None:
         """Close the partial rasters and keep them, for a later --resume.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from geoclassify.errors import OutputError
+from geoclassify.io.failures import write_error
 
 
 def temp_beside(path: Path, suffix: str) -> Path:
@@ -57,10 +58,13 @@ def atomic_files(path: Path, replaces: Iterable[Path] = ()) -> Iterator[Path]:
         raise OutputError(f"cannot write in {path.parent}: {exc.strerror}") from None
     try:
         yield tmpdir / path.name
-        for stale in replaces:
-            stale.unlink(missing_ok=True)
-        for part in sorted(tmpdir.iterdir()):
-            publish(part, path.parent / part.name)
+        try:
+            for stale in replaces:
+                stale.unlink(missing_ok=True)
+            for part in sorted(tmpdir.iterdir()):
+                publish(part, path.parent / part.name)
+        except OSError as exc:
+            raise write_error(path, exc, "publishing") from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 

@@ -73,16 +73,18 @@ def write_cause(path: Path, error: BaseException | str | None = None) -> str:
     if fs is not None and fs.f_bavail * fs.f_frsize < LOW_SPACE:
         return os.strerror(errno.ENOSPC).lower()
     code = c_errno()
-    if code in CAUSES:
+    if code in CAUSES and code not in (errno.ENOENT, errno.ESTALE):  # those two are left over by many a stat
         return os.strerror(code).lower()
     return str(error) if error else "an I/O error"
 
 
-def write_error(path: Path, error: BaseException | str | None = None, doing: str = "writing") -> OutputError:
-    """The one-line error of a failed write of `path` (an OutputError is passed on as it is)."""
+def write_error(path: Path, error: BaseException | str | None = None, doing: str = "writing",
+                written: Path | None = None) -> OutputError:
+    """The one-line error of a failed write of `path` (an OutputError is passed on as it is); `written`: the file
+    really written, when that is a temporary one (its file system is asked for the cause)."""
     if isinstance(error, OutputError):
         return error
-    return OutputError(f"{write_cause(Path(path), error)} while {doing} {path}")
+    return OutputError(f"{write_cause(Path(written or path), error)} while {doing} {path}")
 
 
 @contextmanager

@@ -167,6 +167,13 @@ class RasterWriter:
             self.finished.append((tmp_aux, aux_path(self.path)))
         self.finished.append((final_tmp, self.path))
 
+    @property
+    def finished_file(self) -> Path:
+        """Where the finished raster is until `publish` (readable, with its sidecar)."""
+        if not self.finished:
+            raise OutputError(f"{self.path} is not finished")
+        return self.finished[-1][0]
+
     def publish(self) -> None:
         """Move the finished file (and its sidecar) into place; an old sidecar the new file lacks is removed."""
         if not self.finished:

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pyogrio
 from pyproj import CRS as ProjCRS
 
-from geoclassify.errors import OutputError
 from geoclassify.io.atomic import atomic_files
+from geoclassify.io.failures import write_error
 from geoclassify.vector.attributes import GEOMETRY, LargeFeature
 from geoclassify.vector.formats import VectorFormat
 from geoclassify.vector.gpkg import append_large_features, move_geometry_last
@@ -119,6 +119,6 @@ def write_features(path: Path, fmt: VectorFormat, layer: str, schema: pa.Schema,
         except Exception as exc:
             if feed.error is not None:
                 raise feed.error from None
-            raise OutputError(f"cannot write {fmt.label} {path}: {exc}") from None
+            raise write_error(path, exc, written=tmp) from None
         if feed.error is not None:
             raise feed.error

@@ -300,3 +300,30 @@ def test_probabilities_that_cannot_be_finished_keep_the_classes_unpublished(chip
         predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "out.tif", tmp_path / "p.tif"),
                       LocalRunner(load_predictor(str(chip_model), device="cpu")), PredictConfig(stride=16, cog=True))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_polygons_that_cannot_be_written_keep_the_rasters_unpublished(chip_model, rgb_byte, tmp_path):
+    """The polygons are written from the finished rasters before any output is published: a full disk under the
+    vector output leaves no classes or probabilities raster either."""
+    from geoclassify.errors import OutputError
+    from tests.io.test_writer import tmpfs
+
+    with tmpfs(tmp_path / "full", "64k") as folder:
+        with pytest.raises(OutputError) as error:
+            predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "out.tif", tmp_path / "p.tif", folder / "v.gpkg"),
+                          LocalRunner(load_predictor(str(chip_model), device="cpu")), PredictConfig(stride=16))
+        assert str(error.value) == f"no space left on device while writing {folder}/v.gpkg"
+        assert os.listdir(folder) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]
+
+
+def test_polygons_are_made_from_the_rasters_published_with_them(chip_model, rgb_byte, tmp_path):
+    import geopandas as gpd
+
+    outputs = SceneOutputs(tmp_path / "out.tif", tmp_path / "p.tif", tmp_path / "v.gpkg")
+    result = predict_scene(str(rgb_byte), outputs, LocalRunner(load_predictor(str(chip_model), device="cpu")),
+                           PredictConfig(stride=16))
+    assert result.polygons is not None and result.polygons.features > 0
+    polygons = gpd.read_file(outputs.vector)
+    assert len(polygons) == result.polygons.features and polygons["mean_confidence"].notna().all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.tif.aux.xml", "p.tif", "v.gpkg"]
