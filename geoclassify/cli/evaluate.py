@@ -39,7 +39,6 @@ def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data
              threshold, bands, stride, batch_size: int, overwrite: bool) -> None:
     """Evaluate MODEL on labelled chips or on a scene with a label raster; write metrics.json,
     report.md, report.html and PNG plots into --out."""
-    from geoclassify.inference.config import LoopOptions
     from geoclassify.inference.predictor import load_predictor
     from geoclassify.reports.evaluate import evaluate_chips, prepare_out
 
@@ -47,19 +46,21 @@ def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data
         raise click.UsageError("--class-mapping, --bands and --stride apply to a scene with --labels")
     if labels is not None and threshold is not None:
         raise click.UsageError("--threshold applies to chips; scenes are classified by the argmax")
-    with as_usage_error():
-        LoopOptions(batch_size=batch_size)  # checks the batch size of chips too
     predictor = load_predictor(model, device=device, card=card)
+    if labels is not None:  # the options of a scene, checked against the model before anything is written
+        from geoclassify.inference.config import PredictConfig
+        from geoclassify.inference.pipeline import check_options
+
+        with as_usage_error(ctx):
+            config = PredictConfig(bands=bands, stride=stride, batch_size=batch_size)
+            check_options(predictor.card, config)
     folder = prepare_out(out, overwrite)
     if labels is None:
         metrics = evaluate_chips(predictor, model, data, folder, threshold, batch_size)
         keys = ("accuracy", "roc_auc")
     else:
-        from geoclassify.inference.config import PredictConfig
         from geoclassify.reports.scene_eval import evaluate_scene
 
-        with as_usage_error():
-            config = PredictConfig(bands=bands, stride=stride, batch_size=batch_size)
         metrics = evaluate_scene(predictor, model, data, labels, folder, class_mapping, config,
                                  progress_reporter(ctx))
         keys = ("pixel_accuracy", "mean_iou")

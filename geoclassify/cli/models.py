@@ -9,8 +9,10 @@ from geoclassify.cli.options import verbosity_options
 
 @click.command()
 @verbosity_options
-@click.option("--classes", default=2, show_default=True, help="Classes used to count parameters.")
-@click.option("--bands", default=3, show_default=True, help="Input bands used to count parameters.")
+@click.option("--classes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Classes used to count parameters.")
+@click.option("--bands", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Input bands used to count parameters.")
 def models(classes: int, bands: int) -> None:
     """List the architectures geoclassify can build, with parameter counts."""
     from geoclassify.models.factory import count_parameters, create_model, list_models

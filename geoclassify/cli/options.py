@@ -7,7 +7,7 @@ import logging
 import sys
 import traceback
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
@@ -54,17 +54,31 @@ def is_verbose(ctx: click.Context) -> bool:
     return ctx.find_root().ensure_object(dict).get("verbose", 0) > 0
 
 
+def checked_by_config(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback that puts the value through PredictConfig's rule on field `name` (the one place each
+    rule lives), as soon as click reads it: every command taking the option refuses a bad value the same way,
+    as a usage error (exit code 2), whether or not it goes on to use the value."""
+
+    def check(ctx: click.Context, param: click.Parameter, value):
+        if value is None:
+            return None
+        from geoclassify.inference.config import PredictConfig
+
+        with as_usage_error(ctx):
+            return getattr(PredictConfig(**{name: value}), name)
+
+    return check
+
+
 def parse_bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
-    """'3,2,1' -> (3, 2, 1); 1-based band indexes."""
+    """'3,2,1' -> (3, 2, 1); 1-based band indexes (their range checked by PredictConfig)."""
     if value is None:
         return None
     try:
         bands = tuple(int(v) for v in value.split(","))
     except ValueError:
         raise click.BadParameter(f"expected comma-separated band numbers like 3,2,1, got {value!r}") from None
-    if not bands or min(bands) < 1:
-        raise click.BadParameter(f"band numbers start at 1, got {value!r}")
-    return bands
+    return checked_by_config("bands")(ctx, param, bands)
 
 
 @contextmanager
@@ -109,17 +123,25 @@ def model_options(required: bool = False, default_help: str = "") -> Callable[[C
 
 bands_option = click.option("--bands", callback=parse_bands,
                             help="Scene bands to feed the model, in its order, e.g. 3,2,1.")
-stride_option = click.option("--stride", type=int,
+stride_option = click.option("--stride", type=int, callback=checked_by_config("stride"),
                              help="Chip classifiers: output pixel size in scene pixels (default: the chip size).")
-batch_size_option = click.option("--batch-size", default=64, show_default=True, help="Windows per model call.")
+
+
+def batch_size_flag(default: int | None = 64, help: str = "Windows per model call.") -> Callable[[Callable], Callable]:
+    """--batch-size, checked by the config's rule when it is read (a usage error, exit code 2)."""
+    return click.option("--batch-size", type=int, default=default, show_default=default is not None,
+                        callback=checked_by_config("batch_size"), help=help)
+
+
+batch_size_option = batch_size_flag()
 
 
 @contextmanager
-def as_usage_error() -> Iterator[None]:
+def as_usage_error(ctx: click.Context | None = None) -> Iterator[None]:
     """A ConfigError raised while the options are turned into a config becomes a usage error: one line, exit 2."""
     from geoclassify.errors import ConfigError
 
     try:
         yield
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(str(exc), ctx) from None

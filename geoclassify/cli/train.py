@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from geoclassify.cli.options import progress_reporter, verbosity_options
+from geoclassify.cli.options import batch_size_flag, progress_reporter, verbosity_options
 from geoclassify.errors import ConfigError
 from geoclassify.optional import require
 from geoclassify.training.keras import check_arch, check_installed
@@ -37,7 +37,7 @@ SHORTCUTS = {"framework": "model.framework", "arch": "model.arch", "pretrained":
 @click.option("--pretrained", help="Local weights file to start from (or 'true' for timm hub weights).")
 @click.option("--data", help="Data path (chip folders: one folder per class).")
 @click.option("--epochs", type=int)
-@click.option("--batch-size", type=int)
+@batch_size_flag(None, "Chips per training step (default: the config's optim.batch_size).")
 @click.option("--lr", type=float)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--workers", type=int, help="DataLoader worker processes.")
