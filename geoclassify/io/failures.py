@@ -29,13 +29,36 @@ GDAL_ERRORS = (OSError, RasterioError, CPLE_BaseError, TypeError, ValueError)
 CAUSES = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG, errno.ENOENT, errno.ESTALE)
 
 
-@cache
-def gdal_library() -> ctypes.CDLL | None:
-    """The GDAL library rasterio runs on (the one in its wheel, else the system's), for its error state."""
+def wheel_library(name: str) -> Path | None:
+    """A library bundled in rasterio's wheel (rasterio.libs), None for a rasterio built on the system's GDAL."""
     import rasterio
 
     libs = Path(rasterio.__file__).parent.parent / "rasterio.libs"
-    found = sorted(libs.glob("libgdal*.so*")) if libs.is_dir() else []
+    found = sorted(libs.glob(f"{name}-*.so*")) if libs.is_dir() else []
+    return found[0] if found else None
+
+
+def silence_libtiff() -> None:
+    """Switch off libtiff's own printer of errors that reach no GDAL handler (a failed write prints
+    "_tiffWriteProc: No space left on device." on stderr past GDAL's logging): the failure is reported as one
+    line by gdal_checked instead. Only for the libtiff of rasterio's wheel."""
+    path = wheel_library("libtiff")
+    if path is None:
+        return
+    try:
+        tiff = ctypes.CDLL(str(path))
+        tiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
+        tiff.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+        tiff.TIFFSetErrorHandler(None)
+    except (OSError, AttributeError):
+        pass
+
+
+@cache
+def gdal_library() -> ctypes.CDLL | None:
+    """The GDAL library rasterio runs on (the one in its wheel, else the system's), for its error state."""
+    silence_libtiff()
+    found = [p for p in [wheel_library("libgdal")] if p is not None]
     name = str(found[0]) if found else ctypes.util.find_library("gdal")
     if name is None:
         return None

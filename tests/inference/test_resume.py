@@ -327,3 +327,17 @@ def test_polygons_are_made_from_the_rasters_published_with_them(chip_model, rgb_
     polygons = gpd.read_file(outputs.vector)
     assert len(polygons) == result.polygons.features and polygons["mean_confidence"].notna().all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif", "out.tif.aux.xml", "p.tif", "v.gpkg"]
+
+
+def test_cli_on_a_full_disk_prints_one_line_exits_1_and_leaves_nothing(seg_model, rgb_byte, tmp_path):
+    """The real CLI: GDAL's and libtiff's own messages do not reach stderr, the error names the file and cause."""
+    from tests.io.test_writer import tmpfs
+
+    with tmpfs(tmp_path / "full", "256k") as folder:
+        done = subprocess.run([str(BIN), "-q", "predict", str(rgb_byte), "--model", str(seg_model), "-o",
+                               str(folder / "out.tif"), "--probabilities", str(folder / "p.tif"),
+                               "--probabilities-dtype", "float32", "--tile-size", "64", "--overlap", "40"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1
+        assert done.stderr == f"Error: no space left on device while writing {folder}/.p.tif.partial.tif\n"
+        assert os.listdir(folder) == []
