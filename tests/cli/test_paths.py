@@ -203,3 +203,20 @@ def test_scene_sources_list_a_vrt_and_its_sources(scene, tmp_path):
     rio_copy(scene, vrt, driver="VRT")
     paths = {os.path.realpath(s.path) for s in scene_sources(vrt)}
     assert {os.path.realpath(vrt), os.path.realpath(scene), os.path.realpath(f"{scene}.ovr")} <= paths
+
+
+def test_predict_scene_refuses_the_scene_and_the_model_it_runs(scene, model, tmp_path):
+    """The Python API holds the same rule: the scene and the model a runner was loaded from are inputs."""
+    from geoclassify.inference.config import PredictConfig
+    from geoclassify.inference.pipeline import predict_scene
+    from geoclassify.inference.predictor import load_predictor
+    from geoclassify.inference.runners import LocalRunner
+
+    runner = LocalRunner(load_predictor(str(model)))
+    before = snapshot(tmp_path)
+    for outputs, words in ((SceneOutputs(scene), "is the scene"),
+                           (SceneOutputs(tmp_path / "c.tif", model), "is the model file"),
+                           (SceneOutputs(tmp_path / "c.tif", vector=tmp_path / "c.tif"), "is the classes output")):
+        with pytest.raises(PathClashError, match=words):
+            predict_scene(str(scene), outputs, runner, PredictConfig(overwrite=True))
+    assert snapshot(tmp_path) == before
