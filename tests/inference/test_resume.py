@@ -341,3 +341,35 @@ def test_cli_on_a_full_disk_prints_one_line_exits_1_and_leaves_nothing(seg_model
         assert done.returncode == 1
         assert done.stderr == f"Error: no space left on device while writing {folder}/.p.tif.partial.tif\n"
         assert os.listdir(folder) == []
+
+
+def test_a_dead_runs_partial_and_lock_file_are_replaced_with_overwrite(interrupted, rgb_byte):
+    """The lock file a killed run leaves is not locked: the next run replaces (or resumes) its partial output."""
+    from dataclasses import replace
+
+    predictor, out, config = interrupted
+    lock_file = partial_path(out, ".partial.lock")
+    lock_file.write_text("999999\n")  # as kill -9 leaves it: no process holds its lock
+    result = predict_scene(str(rgb_byte), SceneOutputs(out), predictor, replace(config, overwrite=True))
+    assert result.resumed_windows == 0 and out.exists() and hidden(out.parent) == []
+
+
+def test_an_interrupted_run_whose_partial_cannot_be_saved_removes_it(seg_model, rgb_byte, tmp_path, caplog):
+    """Ctrl-C after a checkpoint keeps the partial output, unless saving it fails (here: it was removed): then it
+    is removed, with a warning saying why, and Ctrl-C still ends the run."""
+    from tests.conftest import OnProgress
+
+    out = tmp_path / "out.tif"
+
+    def remove_then_interrupt(done: int) -> None:
+        if done >= 200:
+            partial_path(out).unlink(missing_ok=True)
+            raise KeyboardInterrupt
+
+    with caplog.at_level("WARNING", logger="geoclassify"), pytest.raises(KeyboardInterrupt):
+        predict_scene(str(rgb_byte), SceneOutputs(out), LocalRunner(load_predictor(str(seg_model), device="cpu")),
+                      PredictConfig(checkpoint_seconds=0, tile_size=64, overlap=40),
+                      progress=OnProgress(remove_then_interrupt))
+    assert f"cannot be kept for --resume (the file was removed while writing {partial_path(out)}): removed" \
+        in caplog.text
+    assert list(tmp_path.iterdir()) == []
