@@ -110,11 +110,8 @@ class RasterWriter:
 
     def _reopen(self):
         assert self.tmp is not None
-        try:
-            with gdal_checked(self.tmp, "reopening"):
-                return rasterio.open(self.tmp, "r+")
-        except OutputError as exc:
-            raise OutputError(f"cannot reopen the partial output {self.tmp}: {exc}") from None
+        with gdal_checked(self.tmp, "reopening"):
+            return rasterio.open(self.tmp, "r+")
 
     def _close(self) -> None:
         """Close the dataset, raising when GDAL could not write its blocks, or the file was removed meanwhile."""
