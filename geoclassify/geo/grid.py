@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from affine import Affine
@@ -29,9 +30,10 @@ class Grid:
 
     @property
     def res(self) -> tuple[float, float]:
-        """Pixel size (x, y), positive, in CRS units."""
+        """Pixel size (x, y), positive, in CRS units: the length of one column step and of one row step (rotated
+        and sheared grids included)."""
         t = self.transform
-        return (abs(t.a) if t.b == 0 else (t.a**2 + t.d**2) ** 0.5, abs(t.e) if t.d == 0 else (t.b**2 + t.e**2) ** 0.5)
+        return math.hypot(t.a, t.d), math.hypot(t.b, t.e)
 
     def coarsened(self, stride: int) -> "Grid":
         """The grid of one output pixel per `stride` x `stride` block, from the origin."""
@@ -40,12 +42,39 @@ class Grid:
         transform = self.transform @ Affine.scale(stride)
         return Grid(height, width, transform, self.crs)
 
-    def resampled(self, res_x: float, res_y: float) -> "Grid":
-        """The same extent at another pixel size (north-up grids only)."""
+    def resampled(self, scale_x: float, scale_y: float) -> "Grid":
+        """The same extent in pixels `scale_x` times wider and `scale_y` times taller (rounded to whole pixels),
+        in the grid's own frame: rotation, shear and axis directions kept.
+
+        Examples:
+            >>> rotated = Grid(100, 80, Affine(4.33, 2.5, 1000, 2.5, -4.33, 5000))
+            >>> r = rotated.resampled(2, 2)
+            >>> r.shape, [round(v, 2) for v in r.transform[:6]]
+            ((50, 40), [8.66, 5.0, 1000.0, 5.0, -8.66, 5000.0])
+        """
+        width = max(1, round(self.width / scale_x))
+        height = max(1, round(self.height / scale_y))
+        return Grid(height, width, self.transform @ Affine.scale(scale_x, scale_y), self.crs)
+
+    @property
+    def flips(self) -> tuple[bool, bool]:
+        """(rows, columns): which pixel axes run against north-up, east-right order: rows when a row step goes
+        north (south-up grids), columns when a column step goes west (east-left grids). For rotated grids, the
+        axis's component along north or east decides."""
         t = self.transform
-        if t.b != 0 or t.d != 0:
-            raise ValueError("resampling a rotated grid is not supported")
-        width = max(1, round(self.width * abs(t.a) / res_x))
-        height = max(1, round(self.height * abs(t.e) / res_y))
-        transform = Affine(res_x if t.a > 0 else -res_x, 0, t.c, 0, -res_y if t.e < 0 else res_y, t.f)
-        return Grid(height, width, transform, self.crs)
+        return t.e > 0, t.a < 0
+
+    def flipped(self, rows: bool, cols: bool) -> "Grid":
+        """The same pixels with the row order and/or the column order reversed (an exact reindexing).
+
+        Examples:
+            >>> south_up = Grid(3, 4, Affine(10, 0, 500, 0, 10, 100))
+            >>> south_up.flipped(*south_up.flips).transform[:6]
+            (10.0, 0.0, 500.0, 0.0, -10.0, 130.0)
+        """
+        t = self.transform
+        if rows:
+            t = t @ Affine(1, 0, 0, 0, -1, self.height)
+        if cols:
+            t = t @ Affine(-1, 0, self.width, 0, 1, 0)
+        return Grid(self.height, self.width, t, self.crs)

@@ -36,17 +36,38 @@ def open_dataset(path: str | os.PathLike) -> DatasetReader:
         raise InputError(f"cannot open {path} as a raster (not a raster, or damaged): {exc}") from None
 
 
+GEOREFERENCING = ("transform", "gcps", "rpcs")  # how a file's pixels are tied to its CRS
+
+
+def georeferencing(dataset: DatasetReader) -> str:
+    """How `dataset`'s pixels are tied to the ground: "transform" (an affine geotransform, or none at all),
+    "gcps" (ground control points only) or "rpcs" (rational polynomial coefficients only)."""
+    if dataset.transform.is_identity:
+        if dataset.gcps[0]:
+            return "gcps"
+        if dataset.rpcs is not None:
+            return "rpcs"
+    return "transform"
+
+
 @dataclass(frozen=True)
 class Scene:
     """A scene's read plan: the path, the bands to read (1-based), the native grid, the working grid and how to
-    resample native pixels onto it. No open dataset: it travels to Dask workers."""
+    resample native pixels onto it. No open dataset: it travels to Dask workers.
+
+    Working pixels are native pixels, read as they are or with their rows and/or columns in reverse order
+    (`flips`), or, with `resampling`, warped from the native pixels: tied to the ground by the file's
+    geotransform, or by its GCPs or RPCs (`georeferencing`).
+    """
 
     path: str
     bands: tuple[int, ...]
-    native: Grid
+    native: Grid  # the file's pixels; with GCPs or RPCs, an identity transform in their CRS
     grid: Grid
     dtype: str
-    resampling: Resampling | None  # None: read the native grid as it is
+    resampling: Resampling | None  # None: read native pixels, flipped as `flips` says
+    flips: tuple[bool, bool] = (False, False)  # (rows, columns) read in reverse order
+    georeferencing: str = "transform"  # one of GEOREFERENCING
 
     @property
     def resampled(self) -> bool:

@@ -1,4 +1,5 @@
-"""Windowed, parallel reading of strips (runs of rows): thread-local dataset handles, boundless windows."""
+"""Windowed, parallel reading of strips (runs of rows) of a scene's working grid: thread-local dataset handles,
+boundless windows, validity as geoclassify.io.warp says."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioError
-from rasterio.vrt import WarpedVRT
+from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from geoclassify.errors import InputError
 from geoclassify.io.raster import Scene
+from geoclassify.io.warp import NativeMapping, read_native, warp_window
 
 CHUNK_WIDTH = 2048  # columns read by one task
 
@@ -44,19 +46,16 @@ class StripReader:
         self._pools = [ThreadPoolExecutor(max_workers=1, thread_name_prefix="geoclassify-read")
                        for _ in range(max(1, workers))]
 
-    def _dataset(self):
-        ds = getattr(self._local, "ds", None)
-        if ds is None:
-            src = rasterio.open(self.scene.path)
-            ds = src
-            if self.scene.resampled:
-                g = self.scene.grid
-                ds = WarpedVRT(src, crs=src.crs, transform=g.transform, width=g.width, height=g.height,
-                               resampling=self.scene.resampling)
+    def _dataset(self) -> tuple[DatasetReader, NativeMapping]:
+        """This thread's dataset handle and its native mapping."""
+        handle = getattr(self._local, "handle", None)
+        if handle is None:
+            ds = rasterio.open(self.scene.path)
+            handle = ds, NativeMapping(self.scene, ds)
             with self._lock:
-                self._handles.append((ds, src))
-            self._local.ds = ds
-        return ds
+                self._handles.append(ds)
+            self._local.handle = handle
+        return handle
 
     def _read_into(self, data: np.ndarray, valid: np.ndarray, row: int, col: int) -> None:
         """Fill preallocated (zeroed) `data` and `valid` with the window at (row, col)."""
@@ -66,16 +65,32 @@ class StripReader:
         r1, c1 = min(row + height, grid.height), min(col + width, grid.width)
         if r1 <= r0 or c1 <= c0:
             return
-        window = Window(c0, r0, c1 - c0, r1 - r0)
         rows, cols = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
-        ds = self._dataset()
+        ds, mapping = self._dataset()
         try:
-            ds.read(self.scene.bands, window=window, out=data[:, rows, cols])
-            masks = ds.read_masks(self.scene.bands, window=window)
+            if self.scene.resampled:
+                part, ok = warp_window(ds, self.scene, mapping, r0, c0, r1 - r0, c1 - c0)
+            else:
+                part, ok = self._read_native(ds, r0, r1, c0, c1)
         except RasterioError as exc:
             raise InputError(f"failed to read {self.scene.path} at rows {r0}-{r1}, columns {c0}-{c1}: "
                              f"the file is damaged or truncated ({exc})") from None
-        valid[rows, cols] = masks.max(axis=0) > 0  # nodata only where all bands are
+        data[:, rows, cols] = part
+        valid[rows, cols] = ok
+
+    def _read_native(self, ds: DatasetReader, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Working rows r0..r1 and columns c0..c1 read from the native pixels, reversed where the scene flips."""
+        flip_rows, flip_cols = self.scene.flips
+        grid = self.scene.grid
+        if flip_rows:
+            r0, r1 = grid.height - r1, grid.height - r0
+        if flip_cols:
+            c0, c1 = grid.width - c1, grid.width - c0
+        data, valid = read_native(ds, self.scene.bands, Window(c0, r0, c1 - c0, r1 - r0), self.scene.dtype)
+        axes = [axis for axis, flip in ((0, flip_rows), (1, flip_cols)) if flip]
+        if axes:
+            data, valid = np.flip(data, tuple(a + 1 for a in axes)), np.flip(valid, tuple(axes))
+        return data, valid
 
     def submit_strip(self, row: int, height: int, col: int, width: int) -> PendingStrip:
         """Start reading a strip of rows, in column chunks, into one preallocated array."""
@@ -100,10 +115,8 @@ class StripReader:
         """Wait for the reads in flight, drop those not started, and close every thread's dataset."""
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
-        for ds, src in self._handles:
+        for ds in self._handles:
             ds.close()
-            if src is not ds:
-                src.close()
         self._handles.clear()
 
     def __enter__(self) -> "StripReader":

@@ -49,6 +49,35 @@ def test_grid_coarsened_and_resampled_keep_the_origin():
     g = Grid(718, 791, Affine(300.0, 0, 101985.0, 0, -300.0, 2826915.0))
     c = g.coarsened(16)
     assert c.shape == (45, 50) and c.transform == g.transform @ Affine.scale(16)
-    r = g.resampled(600.0, 600.0)
+    r = g.resampled(2.0, 2.0)
     assert r.shape == (359, 396) and (r.transform.c, r.transform.f) == (101985.0, 2826915.0)
     assert r.res == (600.0, 600.0)
+
+
+@pytest.mark.parametrize("transform", [
+    Affine(4.33, 2.5, 485899.0, 2.5, -4.33, 5209246.0),  # rotated 30 degrees
+    Affine(5.0, 1.0, 485899.0, 0.0, -5.0, 5209246.0),  # sheared
+    Affine(5.0, 0.0, 485899.0, 0.0, 5.0, 5205631.0),  # south-up
+    Affine(-5.0, 0.0, 490569.0, 0.0, -5.0, 5209246.0),  # east-left
+])
+def test_resampled_keeps_the_grid_frame(transform):
+    """Resampling by 2 keeps rotation, shear and axis directions: the new transform is the old one scaled."""
+    g = Grid(723, 934, transform)
+    r = g.resampled(934 / 467, 723 / 362)
+    assert r.shape == (362, 467) and r.transform == transform @ Affine.scale(934 / 467, 723 / 362)
+
+
+@pytest.mark.parametrize("transform, flips", [
+    (Affine(10.0, 0.0, 500.0, 0.0, 10.0, 100.0), (True, False)),  # south-up
+    (Affine(-10.0, 0.0, 540.0, 0.0, -10.0, 130.0), (False, True)),  # east-left
+    (Affine(-10.0, 0.0, 540.0, 0.0, 10.0, 100.0), (True, True)),  # both: rotated 180 degrees
+    (Affine(8.66, 5.0, 500.0, 5.0, -8.66, 130.0), (False, False)),  # rotated 30 degrees: its own frame
+])
+def test_flipped_grids_are_north_up_on_the_same_ground(transform, flips):
+    """Reversing the flipped axes gives a north-up, east-right grid over the same pixel footprints."""
+    g = Grid(3, 4, transform)
+    assert g.flips == flips
+    f = g.flipped(*flips)
+    assert f.transform.a > 0 and f.transform.e < 0
+    corners = {g.transform * (c, r) for r in (0, 3) for c in (0, 4)}
+    assert {f.transform * (c, r) for r in (0, 3) for c in (0, 4)} == corners
