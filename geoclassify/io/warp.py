@@ -98,7 +98,7 @@ class NativeMapping:
             return {"gcps": gcps, "src_crs": self.crs}
         if self.kind == "rpcs":
             assert self.rpcs is not None
-            fields = {**vars(self.rpcs), "line_off": self.rpcs.line_off - r0, "samp_off": self.rpcs.samp_off - c0}
+            fields = {**self.rpcs.to_dict(), "line_off": self.rpcs.line_off - r0, "samp_off": self.rpcs.samp_off - c0}
             return {"rpcs": RPC(**fields), "src_crs": self.crs}
         return {"src_transform": self.transform @ Affine.translation(c0, r0), "src_crs": self.crs}
 

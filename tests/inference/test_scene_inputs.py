@@ -12,6 +12,7 @@ import pytest
 import rasterio
 from affine import Affine
 from rasterio.control import GroundControlPoint
+from rasterio.rpc import RPC
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from rasterio.windows import Window
 
@@ -244,24 +245,54 @@ def test_a_rotated_scene_is_resampled_in_its_own_frame(card_and_model, crop, tmp
     assert agree > 0.97, agree  # GDAL's kernel footprint differs from pixel-aligned blocks by rounding only
 
 
-# --- 5. GCP-only georeferencing ---------------------------------------------------------------------------------
+# --- 5. GCP- or RPC-only georeferencing ----------------------------------------------------------------------------
 
-def test_a_gcp_only_scene_is_warped_onto_the_ground_its_gcps_give(card_and_model, crop, tmp_path, caplog):
-    """Four corner GCPs and no geotransform: the output is in the GCPs' CRS on the twin's grid, with its classes;
-    no warning that the scene has no CRS."""
+def gcp_twins(crop, tmp_path):
+    """(scene georeferenced by 4 corner GCPs in the crop's CRS, its twin with a geotransform)."""
     data, transform, crs = crop
     height, width = data.shape[1:]
     gcps = [GroundControlPoint(row=r, col=c, x=(transform * (c, r))[0], y=(transform * (c, r))[1])
             for r, c in ((0, 0), (0, width), (height, 0), (height, width))]
-    gcp_scene = write(tmp_path / "gcps.tif", data, gcps=gcps, crs=crs)
-    twin = write(tmp_path / "twin.tif", data, crs=crs, transform=transform)
-    runner = runner_for(card_and_model)
+    return (write(tmp_path / "gcps.tif", data, gcps=gcps, crs=crs),
+            write(tmp_path / "twin.tif", data, crs=crs, transform=transform))
+
+
+def rpc_twins(crop, tmp_path):
+    """(scene georeferenced by RPCs only, its EPSG:4326 twin with a geotransform): the crop in EPSG:4326, whose
+    pixels are an affine function of longitude and latitude, written as first-order RPCs (sample = f(longitude),
+    line = f(latitude); RPC line and sample 0 are the centre of the upper-left pixel)."""
+    data, transform, crs = crop
+    t, width, height = calculate_default_transform(crs, "EPSG:4326", data.shape[2], data.shape[1],
+                                                   *rasterio.transform.array_bounds(192, 256, transform))
+    lonlat = np.zeros((3, height, width), np.uint8)
+    reproject(data, lonlat, src_transform=transform, src_crs=crs, dst_transform=t, dst_crs="EPSG:4326",
+              resampling=Resampling.bilinear)
+
+    def term(index: int, value: float = 1.0) -> list[float]:  # RPC00B order: 1, L(ongitude), P(latitude), H, ...
+        return [value if i == index else 0.0 for i in range(20)]
+
+    rpcs = RPC(height_off=0, height_scale=1, lat_off=t.f + t.e * height / 2, lat_scale=-t.e * height / 2,
+               line_off=height / 2 - 0.5, line_scale=height / 2, line_num_coeff=term(2, -1.0), line_den_coeff=term(0),
+               long_off=t.c + t.a * width / 2, long_scale=t.a * width / 2, samp_off=width / 2 - 0.5,
+               samp_scale=width / 2, samp_num_coeff=term(1), samp_den_coeff=term(0))
+    return (write(tmp_path / "rpcs.tif", lonlat, rpcs=rpcs),
+            write(tmp_path / "twin.tif", lonlat, crs="EPSG:4326", transform=t))
+
+
+@pytest.mark.parametrize("twins, gsd", [(gcp_twins, None), (gcp_twins, 10.0), (rpc_twins, None), (rpc_twins, 10.0)])
+def test_a_scene_georeferenced_by_gcps_or_rpcs_only_is_warped_onto_their_ground(card_and_model, crop, tmp_path,
+                                                                                 caplog, twins, gsd):
+    """GCPs or RPCs and no geotransform: the output is in their CRS (EPSG:4326 for RPCs) on the twin's grid,
+    with the twin's classes, resampled or not; the log says how the scene is georeferenced, not that it has no
+    CRS."""
+    scene, twin = twins(crop, tmp_path)
+    runner = runner_for(card_and_model, gsd=gsd)
     with caplog.at_level("INFO", logger="geoclassify"):
-        classes, grid = predict(runner, gcp_scene, tmp_path / "gcps_out.tif")
-    assert "no CRS" not in caplog.text and "GCPs" in caplog.text
+        classes, grid = predict(runner, scene, tmp_path / "scene_out.tif")
+    assert "no CRS" not in caplog.text and "georeferenced by its" in caplog.text
     expected, expected_grid = predict(runner, twin, tmp_path / "twin_out.tif")
-    assert grid.crs == crs and grid.shape == expected_grid.shape
-    assert grid.transform.almost_equals(expected_grid.transform, precision=1e-6)
+    assert grid.crs == expected_grid.crs and grid.shape == expected_grid.shape
+    assert grid.transform.almost_equals(expected_grid.transform, precision=1e-9)
     assert np.mean(classes == expected) > 0.97
 
 
