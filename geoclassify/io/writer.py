@@ -68,6 +68,7 @@ class RasterWriter:
         self.class_names, self.colors, self.cog = class_names, colors, cog
         self.ds = None
         self.finished: list[tuple[Path, Path]] = []  # (temporary file, target) once finished, in publishing order
+        self.made: list[Path] = []  # the temporary files `finish` makes beside the partial file (COG, sidecar)
         self.published: list[Path] = []
         try:
             self.tmp: Path | None = temp_beside(self.path, ".tmp.tif") if partial is None else partial
@@ -144,19 +145,19 @@ class RasterWriter:
 
     def finish(self) -> None:
         """Close the file (every block written), make the COG copy and the category-names sidecar: all that may
-        fail before `publish`."""
+        fail before `publish`. The partial file stays until `publish`, so that `close` can still keep it."""
         if self.tmp is None or self.finished:
             raise OutputError(f"{self.path} was committed or aborted already")
         self._close()
         final_tmp = self.tmp
         if self.cog:
-            final_tmp = final_tmp.with_suffix(".cog.tif")
+            final_tmp = self.tmp.with_suffix(".cog.tif")
+            self.made.append(final_tmp)
             with gdal_checked(final_tmp):
                 rio_copy(self.tmp, final_tmp, driver="COG", compress="deflate", blocksize=BLOCK)
-            self.tmp.unlink()
-            self.tmp = final_tmp
         if self.class_names:
-            tmp_aux = Path(str(final_tmp) + ".aux.xml")
+            tmp_aux = aux_path(final_tmp)
+            self.made.append(tmp_aux)
             try:
                 tmp_aux.write_text(category_aux_xml(list(self.class_names)))
             except OSError as exc:
@@ -183,8 +184,9 @@ class RasterWriter:
                 self.published.append(target)
         except OSError as exc:
             raise write_error(self.path, exc, "publishing") from None
-        self.tmp = None
-        self.finished = []
+        if self.cog:  # the partial file the COG was copied from
+            remove_files([self.tmp, aux_path(self.tmp)] if self.tmp is not None else [])
+        self.tmp, self.finished, self.made = None, [], []
 
     def unpublish(self) -> None:
         """Remove what `publish` put in place (another output failed to be published): best effort."""
@@ -206,7 +208,8 @@ class RasterWriter:
             try:
                 self._close()
             finally:
-                self.tmp = None
+                remove_files(self.made)  # finished, not published: only the partial file is kept
+                self.tmp, self.finished, self.made = None, [], []
 
     def abort(self) -> None:
         """Close and delete the temporary file and its sidecar: nothing is published. A no-op once committed.
@@ -219,8 +222,8 @@ class RasterWriter:
                 with suppress(*GDAL_ERRORS):
                     ds.close()
         finally:
-            remove_files([self.tmp, Path(f"{self.tmp}.aux.xml"), *(tmp for tmp, _ in self.finished)])
-            self.tmp, self.finished = None, []
+            remove_files([self.tmp, aux_path(self.tmp), *self.made])
+            self.tmp, self.finished, self.made = None, [], []
 
     def __enter__(self) -> "RasterWriter":
         return self

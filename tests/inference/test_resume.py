@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,6 @@ def test_without_resume_a_stale_partial_is_removed(interrupted, rgb_byte, caplog
 
 
 def test_resume_refuses_a_run_with_other_options(interrupted, rgb_byte):
-    from dataclasses import replace
-
     predictor, out, config = interrupted
     with pytest.raises(ConfigError, match="started with another options"):
         predict_scene(str(rgb_byte), SceneOutputs(out), predictor, replace(config, resume=True, overlap=24))
@@ -101,8 +100,6 @@ def test_resume_refuses_a_run_with_other_options(interrupted, rgb_byte):
 
 
 def test_a_damaged_partial_output_is_started_over(interrupted, rgb_byte, caplog):
-    from dataclasses import replace
-
     predictor, out, config = interrupted
     partial_path(out).write_bytes(b"not a tiff any more")
     with caplog.at_level("WARNING", logger="geoclassify"):
@@ -187,7 +184,6 @@ def test_cli_run_stopped_by_ctrl_c_then_killed_resumes_to_the_same_output(seg_mo
 def test_a_second_run_on_an_output_being_written_is_refused_and_the_first_completes(seg_model, rgb_byte, tmp_path):
     """Run B starts (in-process, then the real CLI) while run A writes out.tif: B is refused in one line without
     touching A's partial files, with and without --overwrite or --resume; A's output equals a clean run's."""
-    from dataclasses import replace
 
     from geoclassify.io.lock import OutputBusyError
     from tests.conftest import OnProgress
@@ -345,8 +341,6 @@ def test_cli_on_a_full_disk_prints_one_line_exits_1_and_leaves_nothing(seg_model
 
 def test_a_dead_runs_partial_and_lock_file_are_replaced_with_overwrite(interrupted, rgb_byte):
     """The lock file a killed run leaves is not locked: the next run replaces (or resumes) its partial output."""
-    from dataclasses import replace
-
     predictor, out, config = interrupted
     lock_file = partial_path(out, ".partial.lock")
     lock_file.write_text("999999\n")  # as kill -9 leaves it: no process holds its lock
@@ -373,3 +367,30 @@ def test_an_interrupted_run_whose_partial_cannot_be_saved_removes_it(seg_model, 
     assert f"cannot be kept for --resume (the file was removed while writing {partial_path(out)}): removed" \
         in caplog.text
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_the_polygons_are_written_keeps_the_finished_rasters_resumable(chip_model, rgb_byte, tmp_path,
+                                                                                    monkeypatch):
+    """The rasters are finished (COG copies made) but not published when the polygons are written: Ctrl-C there
+    keeps only the partial files (no COG copy, no sidecar left), and --resume publishes everything."""
+    from geoclassify.inference import pipeline
+
+    def ctrl_c(*args, **kwargs):
+        assert sorted(p.name for p in tmp_path.iterdir() if ".cog." in p.name) == [
+            ".out.tif.partial.cog.tif", ".out.tif.partial.cog.tif.aux.xml", ".p.tif.partial.cog.tif"]
+        raise KeyboardInterrupt
+
+    runner = LocalRunner(load_predictor(str(chip_model), device="cpu"))
+    config = PredictConfig(stride=16, cog=True, checkpoint_seconds=0)
+    outputs = SceneOutputs(tmp_path / "out.tif", tmp_path / "p.tif", tmp_path / "v.gpkg")
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "polygonize_raster", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            predict_scene(str(rgb_byte), outputs, runner, config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.tif.partial.json", ".out.tif.partial.tif",
+                                                          ".p.tif.partial.tif"]
+    resumed = predict_scene(str(rgb_byte), outputs, runner, replace(config, resume=True))
+    clean = predict_scene(str(rgb_byte), SceneOutputs(tmp_path / "clean.tif"), runner, config)
+    assert resumed.polygons is not None and resumed.class_counts == clean.class_counts
+    assert np.array_equal(read(outputs.classes), read(tmp_path / "clean.tif"))
+    assert hidden(tmp_path) == [] and outputs.vector.exists()
