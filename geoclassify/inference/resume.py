@@ -211,15 +211,13 @@ class Checkpoints:
     def commit(self, before_publish: Callable[[SceneOutputs], None] | None = None) -> None:
         """Finish the rasters, call `before_publish` with where they are (to write the polygons from them: an
         output that fails leaves all unpublished), move them into place and delete the manifest; the outputs are
-        unlocked after."""
-        try:
-            finished = self.sink.finish()
-            if before_publish is not None:
-                before_publish(finished)
-            self.sink.publish()
-            self.partial.discard()
-        finally:
-            self.partial.release()
+        unlocked after. On an error they stay locked for `fail`, which must follow (it removes or keeps files)."""
+        finished = self.sink.finish()
+        if before_publish is not None:
+            before_publish(finished)
+        self.sink.publish()
+        self.partial.discard()
+        self.partial.release()
 
     def fail(self, exc: BaseException, total_windows: int) -> None:
         """Keep the partial files of an interrupted run that saved some; remove them after an input error, and

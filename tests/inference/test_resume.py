@@ -394,3 +394,42 @@ def test_ctrl_c_while_the_polygons_are_written_keeps_the_finished_rasters_resuma
     assert resumed.polygons is not None and resumed.class_counts == clean.class_counts
     assert np.array_equal(read(outputs.classes), read(tmp_path / "clean.tif"))
     assert hidden(tmp_path) == [] and outputs.vector.exists()
+
+
+def test_a_failed_commit_keeps_the_outputs_locked_until_its_files_are_removed(tmp_path):
+    """Between a failed commit and the clean-up of its partial files no other run may take the outputs (it would
+    have its new partial files removed)."""
+    from geoclassify.errors import OutputError
+    from geoclassify.inference.resume import Checkpoints, PartialRun
+    from geoclassify.io.lock import OutputBusyError, OutputLock
+
+    out = tmp_path / "out.tif"
+    lock_file = partial_path(out, ".partial.lock")
+
+    def locked() -> bool:
+        other = OutputLock(lock_file, out)
+        try:
+            other.acquire()
+        except OutputBusyError:
+            return True
+        other.release()
+        return False
+
+    class FullDiskSink:
+        counts = np.zeros(2, dtype=np.int64)
+        locked_at_abort: bool | None = None
+
+        def finish(self):
+            raise OutputError("no space left on device while writing .out.tif.partial.tif")
+
+        def abort(self):
+            self.locked_at_abort = locked()
+
+    sink, partial = FullDiskSink(), PartialRun([out], {})
+    checkpoints = Checkpoints(sink, partial, partial.start(resume=False), 3, 0)
+    with pytest.raises(OutputError) as error:
+        checkpoints.commit()
+    assert locked()
+    checkpoints.fail(error.value, 10)
+    assert sink.locked_at_abort is True
+    assert not locked() and not lock_file.exists()
