@@ -151,7 +151,7 @@ def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] 
                             path, mean_size, card.gsd)
     elif card.gsd and size is None:
         log.warning("%s has no CRS, so its pixel size is unknown: not resampled to %.3g m", path, card.gsd)
-    flips = grid.flips
+    flips = (False, False) if native.transform.is_identity else grid.flips  # no geotransform: pixel order is all
     grid = grid.flipped(*flips)
     if any(flips):
         log.info("%s is %s: read in north-up, east-right order", path,

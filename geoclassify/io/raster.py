@@ -41,9 +41,10 @@ GEOREFERENCING = ("transform", "gcps", "rpcs")  # how a file's pixels are tied t
 
 def georeferencing(dataset: DatasetReader) -> str:
     """How `dataset`'s pixels are tied to the ground: "transform" (an affine geotransform, or none at all),
-    "gcps" (ground control points only) or "rpcs" (rational polynomial coefficients only)."""
+    "gcps" (ground control points with a CRS only) or "rpcs" (rational polynomial coefficients only)."""
     if dataset.transform.is_identity:
-        if dataset.gcps[0]:
+        gcps, crs = dataset.gcps
+        if gcps and crs:  # GCPs without a CRS tie pixels to nothing known: the scene is in pixel units
             return "gcps"
         if dataset.rpcs is not None:
             return "rpcs"

@@ -227,6 +227,20 @@ def test_a_flipped_scene_gives_the_north_up_twins_classes(card_and_model, crop, 
     assert np.array_equal(classes, expected)
 
 
+def test_a_scene_without_georeferencing_keeps_its_pixel_order(card_and_model, crop, tmp_path):
+    """No geotransform (GDAL's identity, whose rows run "south"): not flipped, the classes of the georeferenced
+    twin in the same pixel order."""
+    data, transform, crs = crop
+    runner = runner_for(card_and_model)
+    with pytest.warns(rasterio.errors.NotGeoreferencedWarning):
+        plain = write(tmp_path / "plain.tif", data)
+    expected, _ = predict(runner, write(tmp_path / "twin.tif", data, crs=crs, transform=transform),
+                          tmp_path / "twin_out.tif")
+    classes, grid = predict(runner, plain, tmp_path / "plain_out.tif")
+    assert grid.crs is None and grid.transform == Affine.scale(8)
+    assert np.array_equal(classes, expected)
+
+
 @pytest.mark.parametrize("transform", [
     Affine(4.330127, 2.5, 485899.0, 2.5, -4.330127, 5209246.0),  # rotated 30 degrees, 5 m pixels
     Affine(5.0, 3.0, 485899.0, 0.0, -4.0, 5209246.0),  # sheared: row steps of 5 m at 37 degrees from south
