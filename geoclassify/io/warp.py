@@ -12,11 +12,13 @@ Validity rules (the same on every read path):
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from affine import Affine
 from rasterio.control import GroundControlPoint
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import DatasetReader
 from rasterio.rpc import RPC
 from rasterio.transform import GCPTransformer, RPCTransformer
@@ -24,6 +26,10 @@ from rasterio.warp import reproject
 from rasterio.windows import Window
 
 from geoclassify.io.raster import Scene
+
+# GDAL's warper on in-memory arrays from two threads at once makes rasterio warn, now and then, that a dataset has no
+# geotransform, though every call here gives one and the pixels are those of one thread (tested): not for users
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.warp")
 
 MARGIN = 2  # native pixels read around a working window's footprint (bilinear needs one)
 EDGE_POINTS = 9  # points per window edge mapped to native pixels (GCP and RPC mappings are not affine)
@@ -52,10 +58,7 @@ def read_native(ds: DatasetReader, bands: tuple[int, ...], window: Window, dtype
     part = (slice(None), slice(r0 - int(window.row_off), r1 - int(window.row_off)),
             slice(c0 - int(window.col_off), c1 - int(window.col_off)))
     ds.read(bands, window=inside, out=data[part])
-    masks = ds.read_masks(bands, window=inside)
-    ok = masks.max(axis=0) > 0  # nodata only where all bands are
-    if data.dtype.kind == "f":
-        ok &= np.isfinite(data[part]).all(axis=0)  # NaN and infinities are never data
+    ok = native_validity(ds, bands, inside, data[part])
     valid[part[1:]] = ok
     data[part][:, ~ok] = 0
     return data, valid
@@ -65,6 +68,23 @@ def apply(transform: Affine, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
     """`transform` applied to arrays of points."""
     a, b, c, d, e, f = transform[:6]
     return a * x + b * y + c, d * x + e * y + f
+
+
+def native_validity(ds: DatasetReader, bands: tuple[int, ...], window: Window, data: np.ndarray) -> np.ndarray:
+    """GDAL's validity of `window`'s pixels, read as cheaply as the mask flags allow: valid where at least one of
+    `bands` is (`data`: those bands' pixels, already read)."""
+    flags = [ds.mask_flag_enums[b - 1] for b in bands]
+    if all(f == [MaskFlags.all_valid] for f in flags):
+        ok = np.ones(data.shape[1:], bool)
+    elif any(MaskFlags.per_dataset in f for f in flags):  # one mask for all bands (internal mask, alpha)
+        ok = ds.read_masks(bands[0], window=window) > 0
+    elif all(f == [MaskFlags.nodata] for f in flags) and ds.nodata is not None and not np.isnan(ds.nodata):
+        ok = (data != np.asarray(ds.nodata).astype(data.dtype)).any(axis=0)
+    else:
+        ok = ds.read_masks(bands, window=window).max(axis=0) > 0
+    if data.dtype.kind == "f":
+        ok &= np.isfinite(data).all(axis=0)  # NaN and infinities are never data
+    return ok
 
 
 class NativeMapping:
@@ -140,15 +160,20 @@ def warp_window(ds: DatasetReader, scene: Scene, mapping: NativeMapping, row: in
     if not src_valid.any():
         return data, valid
     where = {**mapping.window_georeferencing(window), "dst_transform": dst_transform, "dst_crs": grid.crs}
+    if src_valid.all():  # the footprint is inside the scene and all valid (most windows): every working pixel is
+        reproject(src, data, resampling=scene.resampling, init_dest_nodata=False, **where)
+        valid[:] = True
+        return data, valid
     opaque = min(255, int(np.iinfo(src.dtype).max)) if src.dtype.kind in "iu" else 255
     alpha = np.where(src_valid, opaque, 0).astype(src.dtype)
     warped = np.zeros((bands + 1, rows, cols), scene.dtype)
     reproject(np.concatenate([src, alpha[None]]), warped, src_alpha=bands + 1, dst_alpha=bands + 1,
               resampling=scene.resampling, init_dest_nodata=False, SRC_ALPHA_MAX=opaque, DST_ALPHA_MAX=opaque,
               **where)
-    share = np.zeros((rows, cols), np.float32)
-    reproject(src_valid.astype(np.float32), share, resampling=Resampling.average, init_dest_nodata=False, **where)
-    valid = share > VALID_SHARE
+    share = np.zeros((1, rows, cols), np.float32)  # 3-D: rasterio warns of no geotransform for 2-D arrays
+    reproject(src_valid.astype(np.float32)[None], share, resampling=Resampling.average, init_dest_nodata=False,
+              **where)
+    valid = share[0] > VALID_SHARE
     data[:] = warped[:bands]
     data[:, ~valid] = 0
     return data, valid

@@ -151,6 +151,27 @@ def test_a_working_pixel_is_valid_when_most_of_its_footprint_is(card_and_model, 
         assert np.abs(pixels[:, full] - blocks[:, full]).max() <= (1.0 if dtype == "uint8" else 1e-3)
 
 
+def test_warped_column_chunks_read_by_two_threads_equal_one_window(card_and_model, crop, tmp_path, monkeypatch):
+    """The warped strip read in 40-column chunks by two threads equals the whole strip warped at once, up to the
+    rounding of a few averages: the chunks meet without seams and the threads' warps do not mix."""
+    data, transform, crs = crop
+    scene = masked_scene(tmp_path / "mask.tif", data, mask_pattern(*data.shape[1:]), "mask", crs=crs,
+                         transform=transform @ Affine.rotation(20))
+    plan = open_scene(scene, dataclasses.replace(card_and_model[1], gsd=7.0))
+    assert plan.resampled
+    with StripReader(plan, 1) as reader:
+        whole = reader.collect(reader.submit_strip(-3, plan.grid.height + 6, -5, plan.grid.width + 10))
+    monkeypatch.setattr("geoclassify.io.reader.CHUNK_WIDTH", 40)
+    for _ in range(3):
+        with StripReader(plan, 2) as reader:
+            chunked = reader.collect(reader.submit_strip(-3, plan.grid.height + 6, -5, plan.grid.width + 10))
+        assert np.array_equal(chunked[1], whole[1])
+        # the warper's coordinates depend on the native window's offset, so an average can round the other way
+        difference = np.abs(chunked[0].astype(int) - whole[0])
+        assert difference.max() <= 1 and np.mean(difference > 0) < 0.002
+    assert whole[1].any() and not whole[1].all()
+
+
 def test_an_internal_mask_is_kept_on_the_resampling_path(card_and_model, crop, tmp_path):
     """A 5 m scene whose validity is an internal mask gives the same nodata areas as its 10 m twin."""
     data, transform, crs = crop
