@@ -19,12 +19,13 @@ from affine import Affine
 
 from geoclassify.geo.grid import Grid
 from geoclassify.inference.config import PredictConfig, SceneOutputs
-from geoclassify.inference.layouts import Layout, make_layout
+from geoclassify.inference.layouts import MIN_REAL_SHARE, Layout, make_layout
 from geoclassify.inference.resume import Checkpoints, PartialRun, partial_path, run_fingerprint
 from geoclassify.inference.runners import Runner
 from geoclassify.inference.scene import open_scene
 from geoclassify.inference.sink import OutputSink, WindowProgress
 from geoclassify.io.gdal_cache import bounded_gdal_cache
+from geoclassify.io.lock import OutputLock
 from geoclassify.io.paths import Source, Target, check_folder, refuse_clashes, scene_sources, vector_target
 from geoclassify.io.raster import Scene
 from geoclassify.io.writer import check_output_path
@@ -66,9 +67,12 @@ def log_result(result: PredictResult) -> None:
     else:
         counts = ", ".join(f"{name} {n}" for name, n in result.class_counts.items())
         resumed = f", {result.resumed_windows} of them before --resume" if result.resumed_windows else ""
-        log.info("wrote %s (%dx%d pixels; %d windows%s, %d skipped as nodata; %.1f s); pixels per class: %s",
-                 result.output, result.width, result.height, result.windows, resumed, result.skipped,
-                 result.seconds, counts)
+        log.info("wrote %s (%dx%d pixels; %d windows%s, %d skipped: nodata or too few real pixels; %.1f s); "
+                 "pixels per class: %s", result.output, result.width, result.height, result.windows, resumed,
+                 result.skipped, result.seconds, counts)
+        if result.windows and result.skipped == result.windows:
+            log.warning("%s has no class anywhere: no window had enough real pixels (a chip needs %d %% of its "
+                        "pixels inside the scene and valid)", result.output, round(MIN_REAL_SHARE * 100))
     if result.polygons is not None:
         log_polygons(result.polygons)
 
@@ -143,6 +147,8 @@ def check_outputs(outputs: SceneOutputs, config: PredictConfig, polygons: Polygo
         if not done or (due and target.path == outputs.vector):
             check_folder(target)
     if not done:
+        for raster in outputs.rasters:  # a run writing them now: refused before the model is loaded
+            OutputLock(partial_path(raster, ".partial.lock"), raster).check_free()
         check_output_path(outputs.classes, config.overwrite, "classes output")
         if outputs.probabilities is not None:
             check_output_path(outputs.probabilities, config.overwrite, "probabilities output")

@@ -86,6 +86,18 @@ def ground_pixel_size(grid: Grid) -> tuple[float, float] | None:
     return size
 
 
+def working_scale(grid: Grid, size: tuple[float, float], gsd: float) -> tuple[float, float]:
+    """How many native pixels (x, y) one working pixel of `gsd` ground metres spans, given the native pixel's
+    ground size (x, y). Where the projection stretches both axes alike at the scene (within
+    NOMINAL_SCALE_TOLERANCE: Web Mercator, UTM), one factor for both, from their mean: pixels square in CRS
+    units stay square. Otherwise (a geographic CRS away from the equator) each axis its own."""
+    (res_x, res_y), (size_x, size_y) = grid.res, size
+    if abs((size_x / size_y) / (res_x / res_y) - 1) <= NOMINAL_SCALE_TOLERANCE:
+        scale = gsd / ((size_x + size_y) / 2)
+        return scale, scale
+    return gsd / size_x, gsd / size_y
+
+
 def georeferenced_grid(dataset: DatasetReader, kind: str) -> Grid:
     """The grid the scene's pixels lie on: the file's own, or for GCP- and RPC-only files the north-up grid
     GDAL's warper suggests at about their native resolution (as gdalwarp does)."""
@@ -136,13 +148,18 @@ def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] 
                  "GCPs" if kind == "gcps" else "RPCs", frame.crs)
     elif native.crs is None:
         log.warning("%s has no CRS: the output will have no CRS either", path)
+    flips = (False, False) if native.transform.is_identity else frame.flips  # no geotransform: pixel order is all
+    if any(flips):  # flipped before resampling: the working grid starts at the north-west corner, as the twin's
+        frame = frame.flipped(*flips)
+        log.info("%s is %s: read in north-up, east-right order", path,
+                 " and ".join(name for name, flip in zip(("south-up", "east-left"), flips) if flip))
     grid, resampling = frame, None if kind == "transform" else Resampling.bilinear
     size = ground_pixel_size(frame)
     if card.gsd and size is not None:
         mean_size = (size[0] + size[1]) / 2
         if abs(mean_size / card.gsd - 1) > GSD_TOLERANCE:
             if resample:
-                grid = frame.resampled(card.gsd / size[0], card.gsd / size[1])
+                grid = frame.resampled(*working_scale(frame, size, card.gsd))
                 resampling = Resampling.average if mean_size < card.gsd else Resampling.bilinear
                 log.info("resampling %s from %.3g m to the model's %.3g m pixels (%dx%d -> %dx%d)",
                          path, mean_size, card.gsd, frame.width, frame.height, grid.width, grid.height)
@@ -151,10 +168,5 @@ def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] 
                             path, mean_size, card.gsd)
     elif card.gsd and size is None:
         log.warning("%s has no CRS, so its pixel size is unknown: not resampled to %.3g m", path, card.gsd)
-    flips = (False, False) if native.transform.is_identity else grid.flips  # no geotransform: pixel order is all
-    grid = grid.flipped(*flips)
-    if any(flips):
-        log.info("%s is %s: read in north-up, east-right order", path,
-                 " and ".join(name for name, flip in zip(("south-up", "east-left"), flips) if flip))
     return Scene(str(path), bands, native, grid, dtype, resampling, flips if resampling is None else (False, False),
                  kind)

@@ -64,6 +64,25 @@ class OutputLock:
             os.close(fd)  # the holder removed this file as we locked it: lock the new one
         raise OutputBusyError(self.busy_message())
 
+    def check_free(self) -> None:
+        """Refuse now, without taking the lock or creating its file, when another run holds it: a check before
+        the slow start of a run (loading the model); the run takes the lock itself later.
+
+        Raises:
+            OutputBusyError: another process holds the lock.
+        """
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return  # no lock file (or none readable): nobody writes this output, or acquire will say why
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in BUSY:
+                raise OutputBusyError(self.busy_message()) from None
+        finally:
+            os.close(fd)  # a shared lock taken here goes with the descriptor
+
     def busy_message(self) -> str:
         """The refusal: which output, which lock, and the holder's PID as it wrote it."""
         try:

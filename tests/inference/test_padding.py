@@ -13,7 +13,7 @@ from rasterio.windows import Window
 from geoclassify.geo.grid import Grid
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.layouts import MIN_REAL_SHARE, ChipLayout
-from geoclassify.inference.pipeline import predict_scene
+from geoclassify.inference.pipeline import log_result, predict_scene
 from geoclassify.inference.predictor import load_predictor
 from geoclassify.inference.runners import LocalRunner, fill_window
 from geoclassify.models.files import default_model_path
@@ -142,13 +142,16 @@ def test_scene_under_the_minimum_share_gets_no_class(chip_predictor, scene_copy,
         assert result.windows == result.skipped == 1 and recording.batches == []
 
 
-def test_one_pixel_strip_gets_no_class(chip_predictor, scene_copy, tmp_path):
+def test_one_pixel_strip_gets_no_class(chip_predictor, scene_copy, tmp_path, caplog):
     # a one-pixel-wide strip: every chip holds 32 of 1024 real pixels (3 %)
     out = tmp_path / "strip_out.tif"
     result = predict_scene(str(scene_copy("strip.tif", window=Window(300, 200, 1, 200))), SceneOutputs(out),
                            LocalRunner(chip_predictor), PredictConfig(stride=8))
     classes = read_classes(out)
     assert classes.shape == (25, 1) and (classes == 255).all() and result.skipped == result.windows == 25
+    with caplog.at_level("INFO", logger="geoclassify"):
+        log_result(result)
+    assert "no class anywhere" in caplog.text and "25 %" in caplog.text  # not silent: the user is told why
 
 
 def test_scene_edges_and_nodata_follow_the_rule(chip_predictor, rgb_byte, tmp_path):

@@ -100,3 +100,26 @@ def test_a_lock_in_a_read_only_folder_is_one_line(tmp_path):
     with tmpfs(tmp_path / "ro", "1m", read_only=True) as folder:
         with pytest.raises(OutputError, match=f"^read-only file system while writing {folder}/.out.tif.partial.lock$"):
             OutputLock(folder / ".out.tif.partial.lock", folder / "out.tif").acquire()
+
+
+@pytest.mark.parametrize("locked", ["classes", "probabilities"])
+def test_an_output_being_written_is_refused_by_the_checks_before_any_work(tmp_path, locked):
+    """check_outputs (run before the model is loaded) refuses an output whose lock another process holds, without
+    taking the lock or creating a file; once the holder is gone the same check passes."""
+    from geoclassify.inference.config import PredictConfig, SceneOutputs
+    from geoclassify.inference.pipeline import check_outputs
+
+    outputs = SceneOutputs(tmp_path / "classes.tif", tmp_path / "probabilities.tif")
+    target = getattr(outputs, locked)
+    lock_file = tmp_path / f".{target.name}.partial.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_file), str(target)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(OutputBusyError, match=f"process {holder.pid}.* is writing {target}"):
+            check_outputs(outputs, PredictConfig(), None)
+        assert sorted(p.name for p in tmp_path.iterdir()) == [lock_file.name]
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert check_outputs(outputs, PredictConfig(), None) is False
