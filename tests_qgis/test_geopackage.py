@@ -79,7 +79,7 @@ def canonical(layer) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("large", [False, True], ids=["gdal", "large_regions_via_sqlite"])
 def test_polygons_open_in_qgis(large, cli, classes, tmp_path, qgis_app):
     from osgeo import gdal
-    from qgis.core import QgsCoordinateReferenceSystem, QgsFeatureRequest
+    from qgis.core import QgsCoordinateReferenceSystem, QgsDistanceArea, QgsFeatureRequest, QgsProject
 
     out = tmp_path / f"fields_{'large' if large else 'plain'}.gpkg"
     polygonize(cli, classes, out, large)
@@ -89,10 +89,14 @@ def test_polygons_open_in_qgis(large, cli, classes, tmp_path, qgis_app):
     assert [f.name() for f in layer.fields()][1:] == ["class_id", "class_name", "area_m2", "perimeter_m"]
     features = list(layer.getFeatures())
     assert len(features) == layer.featureCount() > 100
+    ellipsoidal = QgsDistanceArea()  # QGIS's own ground area: on the CRS's ellipsoid
+    ellipsoidal.setSourceCrs(layer.crs(), QgsProject.instance().transformContext())
+    assert ellipsoidal.setEllipsoid(layer.crs().ellipsoidAcronym())
     for feature in features:
         geometry = feature.geometry()
         assert geometry.isGeosValid()
-        assert geometry.area() == pytest.approx(feature["area_m2"], rel=1e-9)
+        assert ellipsoidal.measureArea(geometry) == pytest.approx(feature["area_m2"], rel=1e-4)
+        assert geometry.area() != pytest.approx(feature["area_m2"], rel=1e-4)  # UTM's scale there: not planar
         box = geometry.boundingBox()  # the spatial index finds the feature from its own box
         found = {f.id() for f in layer.getFeatures(QgsFeatureRequest().setFilterRect(box))}
         assert feature.id() in found
