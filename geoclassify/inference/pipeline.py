@@ -226,7 +226,11 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
     start = time.perf_counter()
     assembler = layout.assembler()
     with bounded_gdal_cache():
-        sink = OutputSink(outputs, layout.output_grid, card, config, resume=done.strips_done > 0)
+        try:
+            sink = OutputSink(outputs, layout.output_grid, card, config, resume=done.strips_done > 0)
+        except BaseException:
+            partial.release()  # the partial files stay as they were (resumable or stale); the lock goes now
+            raise
         checkpoints = Checkpoints(sink, partial, done, len(strips), config.checkpoint_seconds)
         with progress.bar(layout.total_windows, "predict", "win") as bar:
             window_progress = WindowProgress(bar, done)

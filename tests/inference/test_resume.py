@@ -433,3 +433,23 @@ def test_a_failed_commit_keeps_the_outputs_locked_until_its_files_are_removed(tm
     checkpoints.fail(error.value, 10)
     assert sink.locked_at_abort is True
     assert not locked() and not lock_file.exists()
+
+
+def test_outputs_that_cannot_be_opened_do_not_stay_locked(chip_model, rgb_byte, tmp_path, monkeypatch):
+    """A run whose output rasters fail to open (after it took their locks) frees the locks as it fails: the next
+    run in the same process writes the same outputs."""
+    from geoclassify.inference import pipeline
+
+    runner = LocalRunner(load_predictor(str(chip_model), device="cpu"))
+    outputs = SceneOutputs(tmp_path / "a.tif", tmp_path / "p.tif")
+
+    def refuse(*args, **kwargs):
+        raise OSError("cannot open the partial rasters")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline, "OutputSink", refuse)
+        with pytest.raises(OSError, match="cannot open the partial rasters") as failed:
+            predict_scene(str(rgb_byte), outputs, runner, PredictConfig(stride=16))
+    # the failed run's frames (kept, as a caller handling the error keeps them) must not hold the locks
+    predict_scene(str(rgb_byte), outputs, runner, PredictConfig(stride=16))  # flock: refused if still held
+    assert outputs.classes.exists() and outputs.probabilities.exists() and failed.traceback
