@@ -58,6 +58,7 @@ class PredictResult:
     scene_height: int = 0
     done_earlier: bool = False  # --resume found the rasters complete: nothing was predicted
     polygons: PolygonizeResult | None = None
+    probabilities: str | None = None  # the probabilities output, when one was written
 
 
 def log_result(result: PredictResult) -> None:
@@ -70,6 +71,9 @@ def log_result(result: PredictResult) -> None:
         log.info("wrote %s (%dx%d pixels; %d windows%s, %d skipped: nodata or too few real pixels; %.1f s); "
                  "pixels per class: %s", result.output, result.width, result.height, result.windows, resumed,
                  result.skipped, result.seconds, counts)
+        if result.probabilities is not None:
+            log.info("wrote %s (probabilities of %s, one band per class)", result.probabilities,
+                     ", ".join(result.class_counts))
         if result.windows and result.skipped == result.windows:
             log.warning("%s has no class anywhere: no window had enough real pixels (a chip needs %d %% of its "
                         "pixels inside the scene and valid)", result.output, round(MIN_REAL_SHARE * 100))
@@ -252,5 +256,6 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
     grid, last = layout.output_grid, checkpoints.last
     counts = {name: int(n) for name, n in zip(card.class_names, sink.counts)}
     return PredictResult(str(outputs.classes), grid.width, grid.height, last.windows, last.skipped,
-                         time.perf_counter() - start, counts, done.windows, scene.native.width, scene.native.height)
+                         time.perf_counter() - start, counts, done.windows, scene.native.width, scene.native.height,
+                         probabilities=None if outputs.probabilities is None else str(outputs.probabilities))
 

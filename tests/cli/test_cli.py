@@ -148,9 +148,10 @@ def test_progress_format_json_gives_one_line_per_update(chip_model, rgb_byte, tm
     """`--progress-format json` (for programs such as the QGIS plugin): JSON progress lines, plain log lines."""
     result = CliRunner().invoke(cli, ["--progress-format", "json", "predict", str(rgb_byte), "-o",
                                       str(tmp_path / "a.tif"), "--model", str(chip_model), "--batch-size", "8",
-                                      "--vector", str(tmp_path / "a.gpkg")])
+                                      "--vector", str(tmp_path / "a.gpkg"), "--probabilities", str(tmp_path / "p.tif")])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
+    assert f"wrote {tmp_path / 'p.tif'} (probabilities of water, land, one band per class)" in lines
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert "\r" not in result.output and "win/s" not in result.output
     predict = [r for r in records if r["progress"] == "predict"]
