@@ -36,9 +36,6 @@ def open_dataset(path: str | os.PathLike) -> DatasetReader:
         raise InputError(f"cannot open {path} as a raster (not a raster, or damaged): {exc}") from None
 
 
-GEOREFERENCING = ("transform", "gcps", "rpcs")  # how a file's pixels are tied to its CRS
-
-
 def georeferencing(dataset: DatasetReader) -> str:
     """How `dataset`'s pixels are tied to the ground: "transform" (an affine geotransform, or none at all),
     "gcps" (ground control points with a CRS only) or "rpcs" (rational polynomial coefficients only)."""
@@ -68,7 +65,7 @@ class Scene:
     dtype: str
     resampling: Resampling | None  # None: read native pixels, flipped as `flips` says
     flips: tuple[bool, bool] = (False, False)  # (rows, columns) read in reverse order
-    georeferencing: str = "transform"  # one of GEOREFERENCING
+    georeferencing: str = "transform"  # "transform", "gcps" or "rpcs": see georeferencing()
 
     @property
     def resampled(self) -> bool:

@@ -33,6 +33,7 @@ warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"ras
 
 MARGIN = 2  # native pixels read around a working window's footprint (bilinear needs one)
 EDGE_POINTS = 9  # points per window edge mapped to native pixels (GCP and RPC mappings are not affine)
+MAX_NATIVE_PIXELS = 1 << 24  # native pixels read for one warp: a larger footprint is warped in parts (memory)
 VALID_SHARE = 0.5  # a warped working pixel is valid when more than this share of its footprint is
 
 
@@ -150,12 +151,21 @@ def warp_window(ds: DatasetReader, scene: Scene, mapping: NativeMapping, row: in
     grid = scene.grid
     dst_transform = grid.transform @ Affine.translation(col, row)
     window = footprint(mapping, dst_transform, rows, cols)
+    if window.width * window.height > MAX_NATIVE_PIXELS and rows * cols > 1:  # much finer native pixels: in halves
+        if rows >= cols:
+            top, bottom = rows // 2, rows - rows // 2
+            parts = [warp_window(ds, scene, mapping, row, col, top, cols),
+                     warp_window(ds, scene, mapping, row + top, col, bottom, cols)]
+        else:
+            left, right = cols // 2, cols - cols // 2
+            parts = [warp_window(ds, scene, mapping, row, col, rows, left),
+                     warp_window(ds, scene, mapping, row, col + left, rows, right)]
+        axis = 0 if rows >= cols else 1  # of `valid`; data has the bands first
+        return (np.concatenate([p[0] for p in parts], axis=axis + 1),
+                np.concatenate([p[1] for p in parts], axis=axis))
     bands = len(scene.bands)
     data = np.zeros((bands, rows, cols), scene.dtype)
     valid = np.zeros((rows, cols), bool)
-    # native window far too large for the working window (a mapping that folds, e.g. RPCs off their range)
-    if window.width <= 0 or window.height <= 0 or window.width * window.height > 64 * rows * cols * 16 + 10**6:
-        return data, valid
     src, src_valid = read_native(ds, scene.bands, window, scene.dtype)
     if not src_valid.any():
         return data, valid
@@ -170,10 +180,9 @@ def warp_window(ds: DatasetReader, scene: Scene, mapping: NativeMapping, row: in
     reproject(np.concatenate([src, alpha[None]]), warped, src_alpha=bands + 1, dst_alpha=bands + 1,
               resampling=scene.resampling, init_dest_nodata=False, SRC_ALPHA_MAX=opaque, DST_ALPHA_MAX=opaque,
               **where)
-    share = np.zeros((1, rows, cols), np.float32)  # 3-D: rasterio warns of no geotransform for 2-D arrays
-    reproject(src_valid.astype(np.float32)[None], share, resampling=Resampling.average, init_dest_nodata=False,
-              **where)
-    valid = share[0] > VALID_SHARE
+    share = np.zeros((rows, cols), np.float32)
+    reproject(src_valid.astype(np.float32), share, resampling=Resampling.average, init_dest_nodata=False, **where)
+    valid = share > VALID_SHARE
     data[:] = warped[:bands]
     data[:, ~valid] = 0
     return data, valid

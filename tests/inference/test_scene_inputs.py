@@ -173,6 +173,24 @@ def test_warped_column_chunks_read_by_two_threads_equal_one_window(card_and_mode
     assert whole[1].any() and not whole[1].all()
 
 
+def test_a_footprint_too_large_for_one_warp_is_warped_in_parts(card_and_model, crop, tmp_path, monkeypatch):
+    """Native pixels far finer than the working pixels (0.25 m to 2 m: 64 native pixels each): a window whose
+    footprint holds more than MAX_NATIVE_PIXELS is warped in halves, with the same validity and values (up to the
+    rounding of an average) as in one warp."""
+    data, transform, crs = crop
+    fine = masked_scene(tmp_path / "fine.tif", data, mask_pattern(*data.shape[1:]), "mask", crs=crs,
+                        transform=transform @ Affine.scale(0.05))
+    plan = open_scene(fine, dataclasses.replace(card_and_model[1], gsd=2.0))  # 8 x 8 native pixels each
+    with StripReader(plan, 1) as reader:
+        whole = reader.collect(reader.submit_strip(0, plan.grid.height, 0, plan.grid.width))
+    monkeypatch.setattr("geoclassify.io.warp.MAX_NATIVE_PIXELS", 300)  # about 4 working pixels a warp
+    with StripReader(plan, 1) as reader:
+        parts = reader.collect(reader.submit_strip(0, plan.grid.height, 0, plan.grid.width))
+    assert plan.grid.shape == (24, 32) and whole[1].any() and not whole[1].all()
+    assert np.array_equal(parts[1], whole[1])
+    assert np.abs(parts[0].astype(int) - whole[0]).max() <= 1
+
+
 def test_an_internal_mask_is_kept_on_the_resampling_path(card_and_model, crop, tmp_path):
     """A 5 m scene whose validity is an internal mask gives the same nodata areas as its 10 m twin."""
     data, transform, crs = crop
