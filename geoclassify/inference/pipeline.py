@@ -20,12 +20,11 @@ from affine import Affine
 from geoclassify.geo.grid import Grid
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.layouts import MIN_REAL_SHARE, Layout, make_layout
-from geoclassify.inference.resume import Checkpoints, PartialRun, partial_path, run_fingerprint
+from geoclassify.inference.resume import Checkpoints, PartialRun, output_lock, partial_path, run_fingerprint
 from geoclassify.inference.runners import Runner
 from geoclassify.inference.scene import open_scene
 from geoclassify.inference.sink import OutputSink, WindowProgress
 from geoclassify.io.gdal_cache import bounded_gdal_cache
-from geoclassify.io.lock import OutputLock
 from geoclassify.io.paths import Source, Target, check_folder, refuse_clashes, scene_sources, vector_target
 from geoclassify.io.raster import Scene
 from geoclassify.io.writer import check_output_path
@@ -152,7 +151,7 @@ def check_outputs(outputs: SceneOutputs, config: PredictConfig, polygons: Polygo
             check_folder(target)
     if not done:
         for raster in outputs.rasters:  # a run writing them now: refused before the model is loaded
-            OutputLock(partial_path(raster, ".partial.lock"), raster).check_free()
+            output_lock(raster).check_free()
         check_output_path(outputs.classes, config.overwrite, "classes output")
         if outputs.probabilities is not None:
             check_output_path(outputs.probabilities, config.overwrite, "probabilities output")

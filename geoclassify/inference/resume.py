@@ -44,6 +44,11 @@ def partial_path(output: str | os.PathLike, suffix: str = ".partial.tif") -> Pat
     return output.with_name(f".{output.name}{suffix}")
 
 
+def output_lock(output: str | os.PathLike) -> OutputLock:
+    """The lock of `output` while a run writes it (io.lock), in its hidden lock file beside it."""
+    return OutputLock(partial_path(output, ".partial.lock"), Path(output))
+
+
 def readable(path: Path) -> bool:
     """Whether GDAL can open `path` as a raster (a partial raster cut short by a kill may not open)."""
     try:
@@ -76,7 +81,7 @@ class PartialRun:
         self.rasters = [partial_path(o) for o in outputs]
         self.manifest = partial_path(outputs[0], ".partial.json")
         self.fingerprint = json.loads(json.dumps({"geoclassify": __version__, **fingerprint}))  # as saved
-        self.locks = OutputLocks([OutputLock(partial_path(o, ".partial.lock"), Path(o)) for o in outputs])
+        self.locks = OutputLocks([output_lock(o) for o in outputs])
 
     def exists(self) -> bool:
         """Whether an earlier run left a manifest or any partial raster."""
