@@ -25,7 +25,15 @@ from geoclassify.inference.runners import Runner
 from geoclassify.inference.scene import open_scene
 from geoclassify.inference.sink import OutputSink, WindowProgress
 from geoclassify.io.gdal_cache import bounded_gdal_cache
-from geoclassify.io.paths import Source, Target, check_folder, refuse_clashes, scene_sources, vector_target
+from geoclassify.io.paths import (
+    RASTER_SIDECARS,
+    Source,
+    Target,
+    check_folder,
+    refuse_clashes,
+    scene_sources,
+    vector_target,
+)
 from geoclassify.io.raster import Scene
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import ModelCard
@@ -34,7 +42,6 @@ from geoclassify.vector.polygonize import PolygonizeOptions, PolygonizeResult, l
 
 log = logging.getLogger("geoclassify")
 
-RASTER_SIDE_FILES = (".aux.xml", ".ovr", ".msk")  # beside a raster output: io.writer writes the .aux.xml
 # the partial files of a resumable run (inference.resume), their sidecars, the COG copy made on commit, the manifest
 # and the lock (io.lock)
 PARTIAL_SUFFIXES = (".partial.tif", ".partial.tif.aux.xml", ".partial.cog.tif", ".partial.cog.tif.aux.xml",
@@ -95,7 +102,7 @@ def polygon_options(outputs: SceneOutputs, polygons: PolygonizeOptions | None,
 
 def raster_target(path: Path, role: str) -> Target:
     """A raster output and every file writing it makes: itself, its sidecars and the partial files of --resume."""
-    side = (Path(f"{path}{ext}") for ext in RASTER_SIDE_FILES)
+    side = (Path(f"{path}{ext}") for ext in RASTER_SIDECARS)  # io.writer writes the .aux.xml
     return Target(role, path, (path, *side, *(partial_path(path, suffix) for suffix in PARTIAL_SUFFIXES)))
 
 
