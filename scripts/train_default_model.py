@@ -31,6 +31,8 @@ CLASSES = ("non_agricultural", "agricultural")
 FOLDERS = ("non_agri", "agri")
 COLORS = ((200, 200, 200), (230, 180, 40))
 GRID, BLOCK = 172, 43
+RADIOMETRY = ("8-bit true colour as the Sentinel-2 L2A TCI: 255 = surface reflectance 0.2; evidence in "
+              "benchmarks/RESULTS.md (issue 17)")
 # small enough to run a gigapixel scene on a laptop CPU in minutes (about 23 MMAC per 64x64 chip)
 ARCH = {"widths": [24, 48, 96, 160], "convs_per_stage": 2, "stem_stride": 2}
 
@@ -147,6 +149,7 @@ def main() -> None:
         architecture="compact_cnn", arch_kwargs=ARCH, task="classification", class_names=CLASSES, class_colors=COLORS,
         bands=(1, 2, 3), band_names=("red", "green", "blue"), mean=tuple(map(float, mean)),
         std=tuple(map(float, std)), tile_size=64, dtype="uint8", gsd=10.0,
+        reflectance_scale=255 / 0.2, value_range=(0.0, 255.0), radiometry=RADIOMETRY,
         provenance={
             "data": "agri-s2-chips: Sentinel-2 L2A RGB chips, tiles T32UPE and T32UQB, 2025-04-27",
             "split": f"test = S2 tile {args.holdout_tile}" if args.holdout_tile

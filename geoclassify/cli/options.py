@@ -70,14 +70,19 @@ def checked_by_config(name: str) -> Callable[[click.Context, click.Parameter, An
     return check
 
 
-def parse_bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
-    """'3,2,1' -> (3, 2, 1); 1-based band indexes (their range checked by PredictConfig)."""
+def parse_bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int | str, ...] | None:
+    """'3,2,1' -> (3, 2, 1): 1-based band numbers (their range checked by PredictConfig); 'red,green,blue' or
+    'B04,B03,B02' -> band names, found in the scene when it is opened."""
     if value is None:
         return None
-    try:
-        bands = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated band numbers like 3,2,1, got {value!r}") from None
+    parts = [v.strip() for v in value.split(",")]
+    if not all(parts):
+        raise click.BadParameter(f"expected comma-separated band numbers (3,2,1) or names (red,green,blue), "
+                                 f"got {value!r}")
+    numbers = [int(v) if v.lstrip("-").isdigit() else None for v in parts]
+    if any(n is None for n in numbers) and any(n is not None for n in numbers):
+        raise click.BadParameter(f"give band numbers (3,2,1) or band names (red,green,blue), not both: {value!r}")
+    bands: tuple[int | str, ...] = tuple(parts) if numbers[0] is None else tuple(n for n in numbers if n is not None)
     return checked_by_config("bands")(ctx, param, bands)
 
 
@@ -122,7 +127,9 @@ def model_options(required: bool = False, default_help: str = "") -> Callable[[C
 
 
 bands_option = click.option("--bands", callback=parse_bands,
-                            help="Scene bands to feed the model, in its order, e.g. 3,2,1.")
+                            help="Scene bands to feed the model, in its order: numbers (3,2,1) or names (red,green,"
+                                 "blue; B04,B03,B02). Default: the model's band names where the scene names its "
+                                 "bands, else its band numbers.")
 stride_option = click.option("--stride", type=int, callback=checked_by_config("stride"),
                              help="Chip classifiers: output pixel size in scene pixels (default: the chip size).")
 

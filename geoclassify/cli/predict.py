@@ -34,6 +34,11 @@ log = logging.getLogger("geoclassify")
               help="Also classify the scenes listed in this file, one path or glob a line.")
 @model_options(default_help=" (default: the bundled agri/non-agri model)")
 @bands_option
+@click.option("--product", type=click.Choice(["sentinel2-l2a", "sentinel2-l1c", "landsat-c2-l2"]),
+              help="The product the scene's digital numbers come from, where the scene does not say it (its metadata, "
+                   "band scale/offset or STAC item): converted to the model's input values.")
+@click.option("--stack", is_flag=True, help="The SCENES are the bands of one scene (one file per band, e.g. "
+                                            "B04.tif B03.tif B02.tif), stacked on the finest grid.")
 @stride_option
 @click.option("--tile-size", type=int, help="Segmentation: tile size in pixels (default: the model's).")
 @click.option("--overlap", type=int, help="Segmentation: overlap of neighbouring tiles in pixels.")
@@ -56,10 +61,15 @@ log = logging.getLogger("geoclassify")
 @verbosity_options
 @click.pass_context
 def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list: str | None, model: str | None,
-            card: str | None, device: str, bands, stride, tile_size, overlap, batch_size: int, amp: bool,
+            card: str | None, device: str, bands, product: str | None, stack: bool, stride, tile_size, overlap,
+            batch_size: int, amp: bool,
             no_resample: bool, probabilities, probabilities_dtype: str, cog: bool, overwrite: bool, read_workers: int,
             scheduler: str | None, resume: bool, checkpoint_seconds: float, vector: str | None, polygons) -> None:
     """Classify SCENES window by window and write georeferenced classification rasters.
+
+    A SCENE is a raster file, an https:// or s3:// URL of one, or a STAC item (JSON file or URL) whose band
+    assets are stacked as one scene. Products' digital numbers (Sentinel-2 L2A/L1C, Landsat C2 L2) are converted to
+    the model's input values; bands are found by name.
 
     One SCENE: `-o` names the output file. Several (paths, quoted globs, --from-list): `-o` names a folder,
     each scene gets NAME_classes.tif there, and a summary table ends the run (exit code 1 if a scene failed).
@@ -72,14 +82,17 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
     if not scenes and from_list is None:
         raise click.UsageError("give a SCENE, several, or --from-list FILE")
     args = list(scenes) + (read_list(from_list) if from_list is not None else [])
-    many = (from_list is not None or len(scenes) != 1 or is_glob(scenes[0]) or output.endswith(("/", os.sep))
-            or Path(output).is_dir())
+    if stack and (from_list is not None or len(args) < 2):
+        raise click.UsageError("--stack takes the files of one scene as SCENES, two or more (no --from-list)")
+    many = not stack and (from_list is not None or len(scenes) != 1 or is_glob(scenes[0])
+                          or output.endswith(("/", os.sep)) or Path(output).is_dir())
     if model is None:
         from geoclassify.models.files import default_model_path
 
         model = str(default_model_path())
     with as_usage_error():
-        config = PredictConfig(bands=bands, stride=stride, tile_size=tile_size, overlap=overlap, batch_size=batch_size,
+        config = PredictConfig(bands=bands, product=product, stride=stride, tile_size=tile_size, overlap=overlap,
+                               batch_size=batch_size,
                                resample=not no_resample, probabilities_dtype=probabilities_dtype, cog=cog,
                                overwrite=overwrite, read_workers=read_workers, resume=resume,
                                checkpoint_seconds=checkpoint_seconds)
@@ -90,9 +103,10 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
         return
     outputs = SceneOutputs(Path(output), Path(probabilities) if probabilities else None,
                            Path(vector) if vector else None)
-    check_outputs(outputs, config, polygons, scene_sources(args[0]) + model_sources(model, card))
+    scene = tuple(args) if stack else args[0]
+    check_outputs(outputs, config, polygons, scene_sources(scene) + model_sources(model, card))
     with cluster(scheduler) as client:
-        log_result(predict_scene(args[0], outputs, make_runner(source, client), config, polygons,
+        log_result(predict_scene(scene, outputs, make_runner(source, client), config, polygons,
                                  progress_reporter(ctx)))
 
 

@@ -41,7 +41,10 @@ class PredictConfig:
     """Options of one prediction (the CLI's flags map onto these one to one).
 
     Attributes:
-        bands: the scene's bands fed to the model, 1-based, in the model's order (default: the card's).
+        bands: the scene's bands fed to the model, in the model's order: 1-based numbers, or names (common names
+            such as "red", band ids such as "B04"); default: the card's, by name where the scene names its bands.
+        product: the product the scene's digital numbers come from (sentinel2-l2a, sentinel2-l1c, landsat-c2-l2),
+            for a scene that does not say it itself; its values are converted to the model's (reflectance) input.
         stride: chip classifiers: output pixel size in scene pixels (default: the chip size).
         tile_size, overlap: segmentation: tile size and overlap of neighbouring tiles, in pixels.
         batch_size: windows per model call.
@@ -55,10 +58,12 @@ class PredictConfig:
 
     Raises:
         ConfigError: a value out of its range (batch size, stride, tile size under 1; overlap or checkpoint
-            interval under 0; an unknown probabilities dtype; band numbers under 1).
+            interval under 0; an unknown probabilities dtype; band numbers under 1, unknown band names; an unknown
+            product).
     """
 
-    bands: tuple[int, ...] | None = None
+    bands: tuple[int | str, ...] | None = None
+    product: str | None = None
     stride: int | None = None
     tile_size: int | None = None
     overlap: int | None = None
@@ -81,9 +86,20 @@ class PredictConfig:
         if self.probabilities_dtype not in PROBABILITY_DTYPES:
             raise ConfigError(f"--probabilities-dtype must be uint8 or float32, not {self.probabilities_dtype!r}")
         if self.bands is not None:
-            if not self.bands or min(self.bands) < 1:
+            numbers = [b for b in self.bands if isinstance(b, int)]
+            if not self.bands or (numbers and min(numbers) < 1):
                 raise ConfigError(f"--bands: band numbers start at 1, got {list(self.bands)}")
+            from geoclassify.io.bands import is_band_name
+
+            unknown = [b for b in self.bands if isinstance(b, str) and not is_band_name(b)]
+            if unknown:
+                raise ConfigError(f"--bands: {', '.join(map(repr, unknown))} is not a band number, a STAC common "
+                                  "name (red, green, blue, nir, swir16 ...) or a band id (B04, B8A, SR_B4)")
             object.__setattr__(self, "bands", tuple(self.bands))
+        if self.product is not None:
+            from geoclassify.io.radiometry import product_radiometry
+
+            product_radiometry(self.product)  # an unknown product is refused here, before any work
 
     @property
     def loop(self) -> LoopOptions:

@@ -19,6 +19,7 @@ from geoclassify.errors import ConfigError, GeoclassifyError, InputError, Output
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.pipeline import PredictResult, finished, log_result, output_targets, predict_scene
 from geoclassify.inference.runners import Runner
+from geoclassify.io.identity import is_local_path
 from geoclassify.io.paths import Source, check_folder, refuse_clashes, scene_sources
 from geoclassify.progress import SILENT, ProgressReporter
 from geoclassify.vector.polygonize import PolygonizeOptions
@@ -29,8 +30,9 @@ GLOB_CHARS = "*?["
 
 
 def is_glob(arg: str) -> bool:
-    """Whether a scene argument is a glob pattern: it holds *, ? or [ and is not the name of an existing file."""
-    return any(c in arg for c in GLOB_CHARS) and not Path(arg).exists()
+    """Whether a scene argument is a glob pattern: it holds *, ? or [ and is not the name of an existing file nor a
+    URL (whose ? starts its query)."""
+    return any(c in arg for c in GLOB_CHARS) and is_local_path(arg) and not Path(arg).exists()
 
 
 def read_list(path: str) -> list[str]:
@@ -56,7 +58,7 @@ def expand_inputs(args: list[str]) -> list[str]:
     seen: set[str] = set()
     unique = []
     for s in scenes:
-        key = str(Path(s).resolve()) if not s.startswith("/vsi") else s
+        key = str(Path(s).resolve()) if is_local_path(s) else s
         if key not in seen:
             seen.add(key)
             unique.append(s)

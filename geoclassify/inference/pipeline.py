@@ -35,6 +35,7 @@ from geoclassify.io.paths import (
     vector_target,
 )
 from geoclassify.io.raster import Scene
+from geoclassify.io.sources import SceneArg
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import ModelCard
 from geoclassify.progress import SILENT, ProgressReporter
@@ -173,7 +174,7 @@ def vector_due(outputs: SceneOutputs, done_earlier: bool) -> bool:
     return outputs.vector is not None and not (done_earlier and outputs.vector.exists())
 
 
-def predict_scene(scene_path: str, outputs: SceneOutputs, runner: Runner, config: PredictConfig = PredictConfig(),
+def predict_scene(scene_path: SceneArg, outputs: SceneOutputs, runner: Runner, config: PredictConfig = PredictConfig(),
                   polygons: PolygonizeOptions | None = None, progress: ProgressReporter = SILENT) -> PredictResult:
     """Classify a scene into georeferenced rasters (and polygons), streaming strips of windows.
 
@@ -182,7 +183,8 @@ def predict_scene(scene_path: str, outputs: SceneOutputs, runner: Runner, config
     any other failure removes them. With `config.resume`, complete rasters are not predicted again.
 
     Args:
-        scene_path: the scene, any raster GDAL opens.
+        scene_path: the scene: any raster GDAL opens, a URL of one, a STAC item, or a tuple of rasters stacked as one
+            scene (see geoclassify.inference.scene.open_scene).
         outputs: the classes raster (uint8, nodata 255, class names and colours), and optionally the
             probabilities raster (one band per class) and the vector file of polygons.
         runner: where the window loop runs: `LocalRunner(load_predictor(path))` or a `DaskRunner`.
@@ -207,7 +209,7 @@ def predict_scene(scene_path: str, outputs: SceneOutputs, runner: Runner, config
     if done_earlier:
         result = PredictResult(str(outputs.classes), done_earlier=True)
     else:
-        scene = open_scene(scene_path, runner.card, config.bands, config.resample)
+        scene = open_scene(scene_path, runner.card, config.bands, config.resample, config.product)
         layout = make_layout(scene.grid, runner.card, config)
         written: list[PolygonizeResult] = []  # polygons of the finished rasters, before they are published
 

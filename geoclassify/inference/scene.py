@@ -4,7 +4,6 @@ grid (native, or resampled to the model's GSD)."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from rasterio.crs import CRS
@@ -12,10 +11,13 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.io import DatasetReader
 from rasterio.warp import calculate_default_transform
 
-from geoclassify.errors import IncompatibleSceneError
+from geoclassify.errors import ConfigError, IncompatibleSceneError
 from geoclassify.geo.grid import Grid
 from geoclassify.geo.units import ground_units, pixel_size_metres
-from geoclassify.io.raster import Scene, georeferencing, open_dataset
+from geoclassify.io.bands import find_bands, has_named_bands
+from geoclassify.io.radiometry import PRODUCTS, dataset_radiometry
+from geoclassify.io.raster import BandValues, Scene, georeferencing, open_dataset
+from geoclassify.io.sources import SceneArg, SceneInput, resolve_scene
 from geoclassify.models.card import ModelCard
 
 log = logging.getLogger("geoclassify")
@@ -24,14 +26,13 @@ GSD_TOLERANCE = 0.05  # relative difference of pixel size tolerated without resa
 NOMINAL_SCALE_TOLERANCE = 0.01  # a projection this close to true scale counts its metres as ground metres
 
 
-def check_bands(dataset: DatasetReader, bands: tuple[int, ...], card: ModelCard, path: str) -> str:
-    """Refuse a scene whose bands or dtype do not fit the model; return the scene dtype.
+def check_band_count(dataset: DatasetReader, bands: tuple[int, ...], card: ModelCard, path: str) -> None:
+    """Refuse a selection of bands that is not the model's number of bands, or names a band the scene lacks.
 
     Raises:
-        IncompatibleSceneError: the number of bands differs from the model's, a band does not exist, or the
-            bands' dtype is not the model's.
+        IncompatibleSceneError: the number of bands differs from the model's, or a band does not exist.
     """
-    expected = f"the model expects {card.in_channels} band(s) {list(card.bands)} of {card.dtype}"
+    expected = f"the model expects {card.in_channels} band(s) {list(card.band_names or card.bands)}"
     if len(bands) != card.in_channels:
         raise IncompatibleSceneError(f"{expected}, but {len(bands)} band(s) {list(bands)} were selected")
     missing = [b for b in bands if b < 1 or b > dataset.count]
@@ -39,10 +40,74 @@ def check_bands(dataset: DatasetReader, bands: tuple[int, ...], card: ModelCard,
         raise IncompatibleSceneError(
             f"{expected}; {path} has {dataset.count} band(s), so band(s) {missing} do not exist (use --bands)"
         )
+
+
+def select_bands(dataset: DatasetReader, bands: tuple[int | str, ...] | None, card: ModelCard,
+                 path: str) -> tuple[int, ...]:
+    """The scene's bands (1-based) to feed the model, in its order: `bands` as numbers, or found by name (names
+    given, or the card's band names where the scene names its bands: description, colour interpretation, STAC
+    common name); the card's band numbers for a scene whose bands have no names.
+
+    Raises:
+        IncompatibleSceneError: a name matches no band (or several), the wrong number of bands, a band number
+            the scene does not have, or a colour-table band.
+    """
+    if bands and all(isinstance(b, int) for b in bands):
+        chosen = tuple(int(b) for b in bands)
+    elif bands:
+        chosen = find_bands(dataset, tuple(str(b) for b in bands), path)
+    elif card.band_names and has_named_bands(dataset):
+        chosen = find_bands(dataset, card.band_names, path)
+        if chosen != card.bands:
+            log.info("%s: bands %s are the model's %s", path, list(chosen), ", ".join(card.band_names))
+    else:
+        chosen = card.bands
+    check_palette(dataset, chosen, path)
+    check_band_count(dataset, chosen, card, path)
+    return chosen
+
+
+def input_values(dataset: DatasetReader, bands: tuple[int, ...], card: ModelCard, source: SceneInput,
+                 product: str | None) -> tuple[str, tuple[BandValues, ...] | None]:
+    """The bands' raw dtype and how their raw values become the model's input values (None: as they are).
+
+    A model that takes reflectance (card.reflectance_scale) gets it from the product's digital numbers (the
+    `product` named by the user, the bands' scale/offset tags, or a product the scene names: see
+    geoclassify.io.radiometry.dataset_radiometry), or the raw values when the scene's dtype is the card's and no
+    radiometry is known (8-bit true colour, as it is). A model that takes raw values gets them, of its dtype.
+
+    Raises:
+        IncompatibleSceneError: the raw dtype is not the model's and no radiometry is known, or the bands differ
+            in dtype.
+        ConfigError: `product` given for a model that takes raw values, or an unknown product.
+    """
     dtypes = {dataset.dtypes[b - 1] for b in bands}
-    if dtypes != {card.dtype}:
-        raise IncompatibleSceneError(f"{expected}; {path} has {'/'.join(sorted(dtypes))} data")
-    return card.dtype
+    if len(dtypes) > 1:
+        raise IncompatibleSceneError(f"{source.name}: the model's bands {list(bands)} differ in data type "
+                                     f"({'/'.join(sorted(dtypes))})")
+    dtype = dtypes.pop()
+    if card.reflectance_scale is None:
+        if product:
+            raise ConfigError(f"--product {product}: the model takes the scene's raw {card.dtype} values, not "
+                              "reflectance; leave --product out")
+        if dtype != card.dtype:
+            raise IncompatibleSceneError(f"the model expects {card.in_channels} band(s) of {card.dtype}; "
+                                         f"{source.name} has {dtype} data")
+        return dtype, None
+    found = [dataset_radiometry(dataset, b, source.name, product or None, source.product) for b in bands]
+    if all(r is None for r in found) and dtype == card.dtype:
+        return dtype, None
+    if any(r is None for r in found):
+        raise IncompatibleSceneError(
+            f"{source.name} has {dtype} data and nothing says what its values are; the model takes "
+            f"{card.input_values()}. Name the product with --product ({', '.join(PRODUCTS)}), or give the bands "
+            "their reflectance scale and offset (gdal_edit.py -scale S -offset O)")
+    known = [r for r in found if r is not None]
+    k = card.reflectance_scale
+    values = tuple(BandValues(r.scale * k, r.offset * k, r.valid, card.value_range) for r in known)
+    log.info("%s: %s, reflectance = DN x %g %+g; the model takes %s", source.name, known[0].source,
+             known[0].scale, known[0].offset, card.input_values())
+    return dtype, values
 
 
 def check_palette(dataset: DatasetReader, bands: tuple[int, ...], path: str) -> None:
@@ -113,9 +178,10 @@ def georeferenced_grid(dataset: DatasetReader, kind: str) -> Grid:
     return Grid(height, width, transform, crs)
 
 
-def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] | None = None,
-               resample: bool = True) -> Scene:
-    """Validate a scene for a model and decide its working grid.
+def open_scene(scene: SceneArg, card: ModelCard, bands: tuple[int | str, ...] | None = None,
+               resample: bool = True, product: str | None = None) -> Scene:
+    """Validate a scene for a model: its bands (by number or name), its values (converted to the model's input
+    where the model takes reflectance) and its working grid.
 
     The working grid is north-up and east-right where the scene's axes allow (south-up and east-left scenes
     are read with their rows or columns reversed, exactly), in the scene's own frame otherwise (rotated and
@@ -123,36 +189,51 @@ def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] 
     RPC-only scenes are warped onto the grid GDAL suggests for them, in the GCPs' CRS or EPSG:4326 for RPCs.
 
     Args:
-        path: the scene (any raster GDAL opens).
-        card: the model's card (bands, dtype, GSD in metres).
-        bands: the scene's bands to feed the model, 1-based, in the model's order (default: the card's).
+        scene: any raster GDAL opens, an https:// or s3:// URL of one, a STAC item (JSON file or URL), or a tuple
+            of rasters stacked as one scene (geoclassify.io.sources).
+        card: the model's card (bands and their names, input values, GSD in metres).
+        bands: the scene's bands to feed the model, in the model's order: 1-based numbers, or names (common
+            names such as "red", band ids such as "B04"); default: the card's band names, found in the scene
+            where it names its bands, else the card's band numbers.
         resample: resample to the model's GSD when the scene's ground pixel differs by more than
             GSD_TOLERANCE (5 %): averaging when coarsening, bilinear when refining.
+        product: the product the scene's digital numbers come from (geoclassify.io.radiometry.PRODUCTS), when
+            the scene does not say it itself.
 
     Returns:
-        The scene's read plan (native and working grids).
+        The scene's read plan (bands, conversion of values, native and working grids).
 
     Raises:
-        InputError: the file is missing or not a raster.
-        IncompatibleSceneError: its bands or dtype do not fit the model, or a band is a colour-table index.
+        InputError: the file is missing or not a raster, or a STAC item cannot be read.
+        IncompatibleSceneError: its bands or values do not fit the model, or a band is a colour-table index.
+        ConfigError: an unknown product, or a product for a model that takes raw values.
     """
-    bands = tuple(bands) if bands else card.bands
-    with open_dataset(path) as ds:
-        check_palette(ds, bands, str(path))
-        dtype = check_bands(ds, bands, card, str(path))
+    source = resolve_scene(scene)
+    name = source.name
+    with open_dataset(source.path) as ds:
+        chosen = select_bands(ds, bands, card, name)
+        dtype, values = input_values(ds, chosen, card, source, product)
         kind = georeferencing(ds)
         native = Grid(ds.height, ds.width, ds.transform, ds.gcps[1] if kind == "gcps" else ds.crs or None)
         frame = georeferenced_grid(ds, kind)
+    grid, resampling, flips = working_grid(name, native, frame, kind, card, resample)
+    return Scene(source.path, chosen, native, grid, dtype, resampling, flips, kind, values, name)
+
+
+def working_grid(name: str, native: Grid, frame: Grid, kind: str, card: ModelCard, resample: bool
+                 ) -> tuple[Grid, Resampling | None, tuple[bool, bool]]:
+    """The working grid of a scene whose native pixels lie on `frame` (see open_scene), how its pixels are
+    resampled onto it (None: read as they are) and the flips of a native read."""
     if kind != "transform":
-        log.info("%s is georeferenced by its %s only: warped to a north-up grid in %s", path,
+        log.info("%s is georeferenced by its %s only: warped to a north-up grid in %s", name,
                  "GCPs" if kind == "gcps" else "RPCs", frame.crs)
     elif native.crs is None:
-        log.warning("%s has no CRS: the output will have no CRS either", path)
+        log.warning("%s has no CRS: the output will have no CRS either", name)
     flips = (False, False) if native.transform.is_identity else frame.flips  # no geotransform: pixel order is all
     if any(flips):  # flipped before resampling: the working grid starts at the north-west corner, as the twin's
         frame = frame.flipped(*flips)
-        log.info("%s is %s: read in north-up, east-right order", path,
-                 " and ".join(name for name, flip in zip(("south-up", "east-left"), flips) if flip))
+        log.info("%s is %s: read in north-up, east-right order", name,
+                 " and ".join(axis for axis, flip in zip(("south-up", "east-left"), flips) if flip))
     grid, resampling = frame, None if kind == "transform" else Resampling.bilinear
     size = ground_pixel_size(frame)
     if card.gsd and size is not None:
@@ -162,11 +243,10 @@ def open_scene(path: str | os.PathLike, card: ModelCard, bands: tuple[int, ...] 
                 grid = frame.resampled(*working_scale(frame, size, card.gsd))
                 resampling = Resampling.average if mean_size < card.gsd else Resampling.bilinear
                 log.info("resampling %s from %.3g m to the model's %.3g m pixels (%dx%d -> %dx%d)",
-                         path, mean_size, card.gsd, frame.width, frame.height, grid.width, grid.height)
+                         name, mean_size, card.gsd, frame.width, frame.height, grid.width, grid.height)
             else:
                 log.warning("%s has %.3g m pixels, the model expects %.3g m; --no-resample keeps them",
-                            path, mean_size, card.gsd)
+                            name, mean_size, card.gsd)
     elif card.gsd and size is None:
-        log.warning("%s has no CRS, so its pixel size is unknown: not resampled to %.3g m", path, card.gsd)
-    return Scene(str(path), bands, native, grid, dtype, resampling, flips if resampling is None else (False, False),
-                 kind)
+        log.warning("%s has no CRS, so its pixel size is unknown: not resampled to %.3g m", name, card.gsd)
+    return grid, resampling, flips if resampling is None else (False, False)

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator
 
 from geoclassify.errors import OutputError
 from geoclassify.io.identity import is_local_path
+from geoclassify.io.stac import is_stac_item
 
 Key = tuple[str, object]
 VRT_MAGIC = b"<VRTDataset"
@@ -116,19 +117,38 @@ def is_vrt(path: str) -> bool:
         return False
 
 
-def scene_sources(scene: str | os.PathLike, role: str = "scene") -> list[Source]:
+def scene_sources(scene: str | os.PathLike | tuple[str, ...], role: str = "scene") -> list[Source]:
     """The scene and every other file read for it, each as an input that no output may overwrite: the files GDAL
-    reads (a VRT's sources), and beside each raster the sidecars GDAL would read with it, existing or not (an
-    output there would change what the raster reads as)."""
+    reads (a VRT's sources, a STAC item's local assets, each raster of a stack), and beside each raster the
+    sidecars GDAL would read with it, existing or not (an output there would change what the raster reads as).
+    Remote scenes (URLs) have none."""
+    if isinstance(scene, tuple):
+        return [s for part in scene for s in scene_sources(part, role)]
+    if not is_local_path(str(scene)):
+        return []
     first = Path(scene)
     out = [Source(f"{role} {scene}", first)]
-    for f in raster_files(scene):
-        if f != first:
-            out.append(Source(f"file {f} that the {role} {scene} reads", f))
-        if not str(f).endswith(RASTER_SIDECARS):
-            out += [Source(f"sidecar {f}{ext} that GDAL reads with the {role} {scene}", Path(f"{f}{ext}"))
-                    for ext in RASTER_SIDECARS]
+    rasters = stac_assets(str(scene)) if is_stac_item(str(scene)) else [str(scene)]
+    for raster in rasters:
+        for f in raster_files(raster):
+            if f != first:
+                out.append(Source(f"file {f} that the {role} {scene} reads", f))
+            if not str(f).endswith(RASTER_SIDECARS):
+                out += [Source(f"sidecar {f}{ext} that GDAL reads with the {role} {scene}", Path(f"{f}{ext}"))
+                        for ext in RASTER_SIDECARS]
     return out
+
+
+def stac_assets(item: str) -> list[str]:
+    """The local raster files a STAC item's band assets name (none when it cannot be read: refused later)."""
+    from geoclassify.errors import GeoclassifyError
+    from geoclassify.io.stac import item_bands
+
+    try:
+        bands, _ = item_bands(item)
+    except GeoclassifyError:
+        return []
+    return [b.path for b in bands if is_local_path(b.path)]
 
 
 def refuse_clashes(sources: Iterable[Source], targets: Iterable[Target]) -> None:

@@ -33,7 +33,8 @@ class StripReader:
     """Reads windows of a scene's working grid, with pixels outside the scene marked invalid.
 
     Each thread opens its own dataset (tasks get paths, not handles). Returns (data, valid):
-    data is (bands, height, width) in the scene dtype, valid is (height, width) bool.
+    data is (bands, height, width) in the scene's output dtype (raw, or float32 model values when the scene
+    converts them), valid is (height, width) bool.
     """
 
     def __init__(self, scene: Scene, workers: int = 2):
@@ -73,9 +74,9 @@ class StripReader:
             else:
                 part, ok = self._read_native(ds, r0, r1, c0, c1)
         except RasterioError as exc:
-            raise InputError(f"failed to read {self.scene.path} at rows {r0}-{r1}, columns {c0}-{c1}: "
+            raise InputError(f"failed to read {self.scene.label} at rows {r0}-{r1}, columns {c0}-{c1}: "
                              f"the file is damaged or truncated ({exc})") from None
-        data[:, rows, cols] = part
+        data[:, rows, cols] = self.scene.convert(part)
         valid[rows, cols] = ok
 
     def _read_native(self, ds: DatasetReader, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +87,8 @@ class StripReader:
             r0, r1 = grid.height - r1, grid.height - r0
         if flip_cols:
             c0, c1 = grid.width - c1, grid.width - c0
-        data, valid = read_native(ds, self.scene.bands, Window(c0, r0, c1 - c0, r1 - r0), self.scene.dtype)
+        data, valid = read_native(ds, self.scene.bands, Window(c0, r0, c1 - c0, r1 - r0), self.scene.dtype,
+                                  self.scene.valid_ranges)
         axes = [axis for axis, flip in ((0, flip_rows), (1, flip_cols)) if flip]
         if axes:
             data, valid = np.flip(data, tuple(a + 1 for a in axes)), np.flip(valid, tuple(axes))
@@ -94,7 +96,7 @@ class StripReader:
 
     def submit_strip(self, row: int, height: int, col: int, width: int) -> PendingStrip:
         """Start reading a strip of rows, in column chunks, into one preallocated array."""
-        data = np.zeros((len(self.scene.bands), height, width), dtype=self.scene.dtype)
+        data = np.zeros((len(self.scene.bands), height, width), dtype=self.scene.output_dtype)
         valid = np.zeros((height, width), dtype=bool)
         pools = self._pools
         futures = [

@@ -37,9 +37,10 @@ MAX_NATIVE_PIXELS = 1 << 24  # native pixels read for one warp: a larger footpri
 VALID_SHARE = 0.5  # a warped working pixel is valid when more than this share of its footprint is
 
 
-def read_native(ds: DatasetReader, bands: tuple[int, ...], window: Window, dtype: str) -> tuple[np.ndarray,
-                                                                                                np.ndarray]:
-    """Native pixels of `window` (may reach outside the raster) and their validity.
+def read_native(ds: DatasetReader, bands: tuple[int, ...], window: Window, dtype: str,
+                valid_ranges: tuple[tuple[float, float], ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Native pixels of `window` (may reach outside the raster) and their validity; with `valid_ranges` (per band,
+    inclusive), a pixel is valid only where every band's value is in its range too.
 
     Returns:
         (data, valid): data (bands, rows, cols) in `dtype`, zero where invalid; valid (rows, cols) bool, False
@@ -60,6 +61,8 @@ def read_native(ds: DatasetReader, bands: tuple[int, ...], window: Window, dtype
             slice(c0 - int(window.col_off), c1 - int(window.col_off)))
     ds.read(bands, window=inside, out=data[part])
     ok = native_validity(ds, bands, inside, data[part])
+    for band, (low, high) in zip(data[part], valid_ranges or ()):
+        ok &= (band >= low) & (band <= high)
     valid[part[1:]] = ok
     data[part][:, ~ok] = 0
     return data, valid
@@ -166,7 +169,7 @@ def warp_window(ds: DatasetReader, scene: Scene, mapping: NativeMapping, row: in
     bands = len(scene.bands)
     data = np.zeros((bands, rows, cols), scene.dtype)
     valid = np.zeros((rows, cols), bool)
-    src, src_valid = read_native(ds, scene.bands, window, scene.dtype)
+    src, src_valid = read_native(ds, scene.bands, window, scene.dtype, scene.valid_ranges)
     if not src_valid.any():
         return data, valid
     where = {**mapping.window_georeferencing(window), "dst_transform": dst_transform, "dst_crs": grid.crs}

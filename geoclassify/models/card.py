@@ -22,6 +22,12 @@ class ModelCard:
     `mean`/`std` normalise raw pixel values per band: (value - mean) / std.
     `gsd` is the ground sampling distance in metres the model was trained at (None: any).
     `receptive_margin` is, for segmentation, how many pixels at a tile edge are unreliable.
+    `band_names` name the bands (STAC common names: red, green, blue, nir ...): predict finds them in a scene by
+    name where the scene names its bands.
+    `reflectance_scale` says what the input values are: surface reflectance times this (1275 for 8-bit true
+    colour where 255 is reflectance 0.2, as the Sentinel-2 L2A TCI; 1 for reflectance itself), clipped to
+    `value_range`; predict converts the digital numbers of known products to it. None: the scene's raw values, of
+    `dtype`, as they are. `radiometry` says it in words, with its evidence.
     """
 
     architecture: str
@@ -37,6 +43,9 @@ class ModelCard:
     band_names: tuple[str, ...] = ()
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     receptive_margin: int = 0
+    reflectance_scale: float | None = None
+    value_range: tuple[float, float] | None = None
+    radiometry: str = ""
     nodata_policy: str = "skip windows that are all nodata; nodata pixels get the output nodata"
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = CARD_FORMAT
@@ -51,6 +60,12 @@ class ModelCard:
             raise ModelFileError(f"model card has {n} class names but {len(self.class_colors)} colours")
         if not (len(self.bands) == len(self.mean) == len(self.std)) or not self.bands:
             raise ModelFileError("model card bands, mean and std must have the same, non-zero length")
+        if self.band_names and len(self.band_names) != len(self.bands):
+            raise ModelFileError(f"model card names {len(self.band_names)} bands but lists {len(self.bands)}")
+        if self.reflectance_scale is not None and not self.reflectance_scale > 0:
+            raise ModelFileError(f"model card reflectance_scale must be positive, got {self.reflectance_scale}")
+        if self.value_range is not None and not self.value_range[0] < self.value_range[1]:
+            raise ModelFileError(f"model card value_range must be (low, high), got {self.value_range}")
         if self.tile_size < 1:
             raise ModelFileError(f"model card tile_size must be positive, got {self.tile_size}")
 
@@ -63,6 +78,15 @@ class ModelCard:
     def in_channels(self) -> int:
         """How many bands the model takes."""
         return len(self.bands)
+
+    def input_values(self) -> str:
+        """What the model's input values are, in words."""
+        if self.reflectance_scale is None:
+            return f"the scene's raw {self.dtype} values, as they are"
+        clip = f", clipped to {self.value_range[0]:g}-{self.value_range[1]:g}" if self.value_range else ""
+        note = f" ({self.radiometry})" if self.radiometry else ""
+        times = "" if self.reflectance_scale == 1 else f" x {self.reflectance_scale:g}"
+        return f"surface reflectance{times}{clip}{note}"
 
     def to_json(self) -> str:
         """The card as JSON, keys sorted (what `from_json` reads back)."""
@@ -85,6 +109,8 @@ class ModelCard:
             for key in ("bands", "mean", "std", "band_names"):
                 if key in data:
                     data[key] = tuple(data[key])
+            if data.get("value_range") is not None:
+                data["value_range"] = tuple(float(v) for v in data["value_range"])
             return cls(**data)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ModelFileError):
@@ -99,6 +125,7 @@ class ModelCard:
             "classes: " + ", ".join(f"{i}={n}" for i, n in enumerate(self.class_names)),
             f"bands: {list(self.bands)}" + (f" ({', '.join(self.band_names)})" if self.band_names else ""),
             f"dtype: {self.dtype}",
+            f"input values: {self.input_values()}",
             f"normalisation: mean={list(self.mean)} std={list(self.std)}",
             f"tile size: {self.tile_size}",
             f"gsd: {self.gsd if self.gsd is not None else 'any'} m",

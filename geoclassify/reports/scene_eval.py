@@ -187,7 +187,9 @@ def evaluate_scene(predictor: Predictor, model: str, scene: str, labels: str, ou
     config = replace(config or PredictConfig(), overwrite=True)
     result = predict_scene(scene, SceneOutputs(out / "prediction.tif"), LocalRunner(predictor), config,
                            progress=progress)
-    bands = config.bands or card.bands
+    from geoclassify.inference.scene import open_scene
+
+    bands = open_scene(scene, card, config.bands, config.resample, config.product).bands  # as the prediction read them
     with rasterio.open(result.output) as prediction:
         factor = (config.stride or card.tile_size) if card.task == "classification" else 1
         reader = LabelReader(labels, scene, prediction, card, mapping, factor)

@@ -1,0 +1,45 @@
+"""Remote rasters: URLs as GDAL virtual file system paths, and the GDAL settings that make reading windows of a
+remote COG cheap.
+
+Sources: GDAL's virtual file systems (https://gdal.org/en/stable/user/virtual_file_systems.html) and its
+configuration options (https://gdal.org/en/stable/user/configoptions.html).
+"""
+
+from __future__ import annotations
+
+import os
+
+# GDAL reads its configuration options from the environment when they are not set otherwise, in every thread and
+# in the processes it starts (local Dask workers); set here, they hold for each read of a remote raster.
+REMOTE_READ_SETTINGS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing (one request or more) on open
+    "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",  # adjacent blocks of a window in one range request
+    "GDAL_HTTP_MULTIPLEX": "YES",  # HTTP/2: the block requests of a read on one connection, in parallel
+    "GDAL_HTTP_VERSION": "2",  # HTTP/2 where the server speaks it (HTTP/1.1 otherwise)
+    "CPL_VSIL_CURL_CACHE_SIZE": str(64 * 2**20),  # bytes of downloaded ranges kept per process (GDAL's default 16 MB)
+    "GDAL_INGESTED_BYTES_AT_OPEN": "32768",  # the first request reads the COG's header and IFDs at once
+    "GDAL_HTTP_MAX_RETRY": "3",  # transient 429/502/503/504: retried, with
+    "GDAL_HTTP_RETRY_DELAY": "1",  # seconds, doubled each time
+}
+SCHEMES = {"https://": "/vsicurl/", "http://": "/vsicurl/", "s3://": "/vsis3/", "gs://": "/vsigs/",
+           "az://": "/vsiaz/"}
+
+
+def is_url(text: str) -> bool:
+    """True for a URL geoclassify reads remotely (https, http, s3, gs, az)."""
+    return text.startswith(tuple(SCHEMES))
+
+
+def gdal_path(text: str) -> str:
+    """The path GDAL opens for `text`: a URL through its virtual file system (https://host/a.tif ->
+    /vsicurl/https://host/a.tif, s3://bucket/key -> /vsis3/bucket/key); anything else unchanged."""
+    for scheme, vsi in SCHEMES.items():
+        if text.startswith(scheme):
+            return vsi + (text if vsi == "/vsicurl/" else text[len(scheme):])
+    return text
+
+
+def use_remote_read_settings() -> None:
+    """Set REMOTE_READ_SETTINGS for this process and those it starts, leaving any the user set alone."""
+    for key, value in REMOTE_READ_SETTINGS.items():
+        os.environ.setdefault(key, value)
