@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from rasterio.errors import NotGeoreferencedWarning
 
 from geoclassify.errors import InputError
 from geoclassify.io.bands import COMMON_NAMES, names_of
@@ -73,10 +76,12 @@ def first_subdataset(path: str) -> str:
     Raises:
         InputError: `path` cannot be opened, or none of its subdatasets can.
     """
-    with open_dataset(path) as ds:
-        if ds.count or not ds.subdatasets:
-            return path
-        subdatasets = list(ds.subdatasets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a container has no georeferencing of its own
+        with open_dataset(path) as ds:
+            if ds.count or not ds.subdatasets:
+                return path
+            subdatasets = list(ds.subdatasets)
     for sub in subdatasets:
         try:
             with open_dataset(sub) as part:
