@@ -33,7 +33,13 @@ class DataConfig:
     classes: dict[str, str] = field(default_factory=dict)  # class name -> folder name (default: folder names)
     colors: dict[str, list[int]] = field(default_factory=dict)
     bands: list[int] = field(default_factory=list)  # 1-based bands of multi-band chips (default: all)
-    band_names: list[str] = field(default_factory=list)
+    band_names: list[str] = field(default_factory=list)  # STAC common names (red, nir ...): predict finds them by name
+    # what the training pixels are: surface reflectance x reflectance_scale, clipped to value_range (e.g. 1275 and
+    # [0, 255] for 8-bit Sentinel-2 true colour, 1 for reflectance); unset: raw values (predict takes the scene's as
+    # they are). Recorded in the card; predict converts known products' digital numbers to it
+    reflectance_scale: float | None = None
+    value_range: list[float] | None = None
+    radiometry: str = ""  # the same in words, with where it comes from
     gsd: float | None = None
     tile_size: int = 64
     split: str = "name"  # s2-blocks: 43x43-chip blocks of each Sentinel-2 tile; pattern: group_pattern; name: each file

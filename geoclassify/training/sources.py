@@ -92,7 +92,9 @@ def training_card(config: TrainConfig, info: DataInfo, architecture: str, run: s
         receptive_margin=margin if info.task == "segmentation" else 0,
         class_colors=tuple(colors), bands=tuple(info.bands), band_names=tuple(data.band_names),
         mean=tuple(info.mean), std=tuple(info.std), tile_size=data.tile_size, dtype=info.dtype,
-        gsd=data.gsd, arch_kwargs=kwargs,
+        gsd=data.gsd, arch_kwargs=kwargs, reflectance_scale=data.reflectance_scale,
+        value_range=(float(data.value_range[0]), float(data.value_range[1])) if data.value_range else None,
+        radiometry=data.radiometry,
         provenance={"run": run, "data": data.path or [s["image"] for s in data.scenes],
                     "split": data.split if data.source == "chips" else f"blocks of {data.block_size} px",
                     "parameters": parameters, **extra})

@@ -15,7 +15,8 @@ from geoclassify.inference.config import PredictConfig
 
 BANDS = [("0", "band numbers start at 1"), ("-1", "band numbers start at 1"), ("3,0,1", "band numbers start at 1"),
          ("a,b", "'a', 'b' is not a band number"), ("1,red", "not both"),
-         ("1,1,", "expected comma-separated band numbers"), ("", "expected comma-separated band numbers"), ("1,,2", "expected comma-separated band numbers")]
+         ("1,1,", "expected comma-separated band numbers"), ("", "expected comma-separated band numbers"),
+         ("1,,2", "expected comma-separated band numbers")]
 STRIDES = [("0", "--stride must be at least 1, got 0"), ("-3", "--stride must be at least 1, got -3"),
            ("1000", "--stride must be between 1 and the chip size 32, got 1000"), ("1.5", "not a valid integer")]
 BATCH_SIZES = [("0", "--batch-size must be at least 1, got 0"), ("-1", "--batch-size must be at least 1, got -1"),

@@ -84,7 +84,29 @@ def test_default_model_card():
     card = read_model_card(default_model_path())
     assert card.class_names == ("non_agricultural", "agricultural")
     assert card.gsd == 10.0 and card.bands == (1, 2, 3) and card.task == "classification"
+    assert card.band_names == ("red", "green", "blue")
+    assert (card.reflectance_scale, card.value_range) == (255 / 0.2, (0.0, 255.0))  # Sentinel-2 L2A TCI
+    assert card.input_values().startswith("surface reflectance x 1275, clipped to 0-255")
     assert default_model_path().stat().st_size < 8_000_000
+
+
+def test_input_values_round_trip_and_are_checked():
+    card = make_card(band_names=("red", "green", "blue"), reflectance_scale=1.0, value_range=(0.0, 1.0),
+                     radiometry="surface reflectance")
+    back = ModelCard.from_json(card.to_json())
+    assert back == card and back.value_range == (0.0, 1.0)
+    assert "input values: surface reflectance, clipped to 0-1 (surface reflectance)" in back.describe()
+    assert "input values: the scene's raw uint8 values, as they are" in make_card().describe()
+    old = json.loads(make_card().to_json())
+    for key in ("reflectance_scale", "value_range", "radiometry"):
+        del old[key]
+    assert ModelCard.from_json(json.dumps(old)).reflectance_scale is None  # a card from before: raw values
+    with pytest.raises(ModelFileError, match="names 2 bands but lists 3"):
+        make_card(band_names=("red", "green"))
+    with pytest.raises(ModelFileError, match="reflectance_scale must be positive"):
+        make_card(reflectance_scale=0.0)
+    with pytest.raises(ModelFileError, match="value_range"):
+        make_card(value_range=(1.0, 0.0))
 
 
 @pytest.mark.parametrize("name, fmt", [("m.safetensors", "safetensors"), ("m.onnx", "onnx"), ("best.keras", "keras"),

@@ -53,6 +53,7 @@ def test_every_architecture_trains_and_predicts(arch, tiny_chips, agnet_scene, t
     accuracies are those its own predictions give, and `predict` classifies each 32-pixel block of a scene as
     the model does."""
     values = chip_config(tiny_chips)
+    values["data"].update(reflectance_scale=1275.0, value_range=[0, 255], radiometry="8-bit true colour")
     values["model"] = {"arch": arch, "kwargs": {"depth": 2, "dim": 64, "heads": 2} if arch == "cnn_vit" else {}}
     config = config_from_dict(values)
     run = RunDir(tmp_path / "run")
@@ -74,6 +75,7 @@ def test_every_architecture_trains_and_predicts(arch, tiny_chips, agnet_scene, t
     model, card = load_model(run.path / "best.safetensors")
     assert card.architecture == arch and card.class_names == CLASSES
     assert card.bands == (1, 2, 3, 4, 5, 6, 7) and card.tile_size == 32
+    assert (card.reflectance_scale, card.value_range, card.radiometry) == (1275.0, (0.0, 255.0), "8-bit true colour")
     splits = split_by_place(scan_chip_folders(config.data)[1], config.data)
     assert [len(splits[name]) for name in ("train", "val", "test")] == [16, 16, 16]
     for name, accuracy in (("val", history[0]["val_accuracy"]), ("test", result["test"]["accuracy"])):
