@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from geoclassify.io.identity import is_local_path
+
 # GDAL reads its configuration options from the environment when they are not set otherwise, in every thread and
 # in the processes it starts (local Dask workers); set here, they hold for each read of a remote raster.
 REMOTE_READ_SETTINGS = {
@@ -31,12 +33,15 @@ def is_url(text: str) -> bool:
 
 
 def gdal_path(text: str) -> str:
-    """The path GDAL opens for `text`: a URL through its virtual file system (https://host/a.tif ->
-    /vsicurl/https://host/a.tif, s3://bucket/key -> /vsis3/bucket/key); anything else unchanged."""
+    """The path GDAL opens for `text`, the same in any process and folder: a URL through its virtual file system
+    (https://host/a.tif -> /vsicurl/https://host/a.tif, s3://bucket/key -> /vsis3/bucket/key), a local path (or
+    file:// URL) made absolute, anything else (/vsi paths, subdataset names) unchanged."""
     for scheme, vsi in SCHEMES.items():
         if text.startswith(scheme):
             return vsi + (text if vsi == "/vsicurl/" else text[len(scheme):])
-    return text
+    if text.startswith("file://"):  # a STAC href to a local file
+        text = text[len("file://"):]
+    return os.path.abspath(text) if is_local_path(text) else text
 
 
 def use_remote_read_settings() -> None:
