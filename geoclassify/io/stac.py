@@ -39,8 +39,9 @@ def read_item(source: str) -> Any:
         raise InputError(f"input file not found: {source}")
     try:
         item = pystac.read_file(source)
-    except (OSError, ValueError, KeyError, pystac.STACError) as exc:
-        raise InputError(f"cannot read {source} as a STAC item: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - pystac raises a bare Exception for an HTTP error
+        cause = exc.__cause__ or exc
+        raise InputError(f"cannot read {source} as a STAC item: {cause}") from None
     if not isinstance(item, pystac.Item):
         raise InputError(f"{source} is a STAC {type(item).__name__}, not an item: give one item (one scene)")
     return item
