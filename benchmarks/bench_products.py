@@ -37,8 +37,8 @@ from rasterio.windows import Window
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geoclassify.io.remote import gdal_path, use_remote_read_settings  # noqa: E402
-from tests.http_range import serve  # noqa: E402
+from geoclassify.io.remote import gdal_path, remote_read_env  # noqa: E402
+from tests.range_server import serve  # noqa: E402
 
 GEOCLASSIFY = [sys.executable, "-m", "geoclassify", "-q", "predict"]
 
@@ -76,7 +76,8 @@ def correct(classes: np.ndarray, labels: list[dict]) -> tuple[int, int]:
 def window_read_bytes(server, path: Path, root: Path) -> tuple[int, int, int]:
     """Bytes and requests to open a band COG over HTTP and read a 256 x 256 window; the file's size."""
     server.reset()
-    with rasterio.open(gdal_path(f"{server.url}/{path.relative_to(root)}")) as ds:
+    remote = gdal_path(f"{server.url}/{path.relative_to(root)}")
+    with remote_read_env(remote), rasterio.open(remote) as ds:
         ds.read(1, window=Window(256, 256, 256, 256))
     return server.bytes_sent, server.requests, path.stat().st_size
 
@@ -88,7 +89,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    use_remote_read_settings()
     windows = sorted(p.parent for p in args.data.glob("*/tci.tif"))
     totals: dict[tuple[int, str], list[int]] = {}  # (stride, input) -> [agreeing px, px, right chips, chips]
     with serve(args.data) as server:

@@ -17,8 +17,8 @@ Georeferencing: EPSG:32632 (UTM 32N), 10 m pixels, the tile's upper-left corner 
 its MGRS 100 km square. Zone 32 is in column set 2, whose letters J..R are eastings 100..800 km: P = 600 km,
 Q = 700 km. Row letters A..V (no I, O) repeat every 2,000 km and, in even zones, start at F at the equator: E is
 (4 - 5) mod 20 = 19, the square from 5,900 km (latitude band U, 48-56 N), north edge 6,000 km; B is
-(1 - 5) mod 20 = 16, from 5,600 km, north edge 5,700 km. Sentinel-2 tiles start at those edges and extend
-109.8 km east and south.
+(1 - 5) mod 20 = 16, from 5,600 km, north edge 5,700 km. Sentinel-2 tiles start at those edges, their corners
+on a 60 m grid (so T32UQB's easting is 699,960 m), and extend 109.8 km east and south.
 
     .venv/bin/python benchmarks/build_s2_products.py --data ../shared/data/agri-s2-chips --out /tmp/s2-products
 """
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.archive_products import write_landsat_c2_l2_product, write_s2_l2a_product, write_tci  # noqa: E402
 
 GRID, BLOCK, CHIP = 172, 43, 64
-TILE_CORNERS = {"T32UPE": (600_000.0, 6_000_000.0), "T32UQB": (700_000.0, 5_700_000.0)}
+TILE_CORNERS = {"T32UPE": (600_000.0, 6_000_000.0), "T32UQB": (699_960.0, 5_700_000.0)}
 NAME = re.compile(r"_(T\d\d[A-Z]{3})_.*_(\d+)\.jpg$")
 
 

@@ -17,6 +17,7 @@ from geoclassify.geo.units import ground_units, pixel_size_metres
 from geoclassify.io.bands import find_bands, has_named_bands
 from geoclassify.io.radiometry import PRODUCTS, dataset_radiometry
 from geoclassify.io.raster import BandValues, Scene, georeferencing, open_dataset
+from geoclassify.io.remote import remote_read_env
 from geoclassify.io.sources import SceneArg, SceneInput, resolve_scene
 from geoclassify.models.card import ModelCard
 
@@ -210,7 +211,7 @@ def open_scene(scene: SceneArg, card: ModelCard, bands: tuple[int | str, ...] | 
     """
     source = resolve_scene(scene)
     name = source.name
-    with open_dataset(source.path) as ds:
+    with remote_read_env(source.path), open_dataset(source.path) as ds:
         chosen = select_bands(ds, bands, card, name)
         dtype, values = input_values(ds, chosen, card, source, product)
         kind = georeferencing(ds)

@@ -15,6 +15,7 @@ from rasterio.windows import Window
 
 from geoclassify.errors import InputError
 from geoclassify.io.raster import Scene
+from geoclassify.io.remote import remote_read_env
 from geoclassify.io.warp import NativeMapping, read_native, warp_window
 
 CHUNK_WIDTH = 2048  # columns read by one task
@@ -67,12 +68,13 @@ class StripReader:
         if r1 <= r0 or c1 <= c0:
             return
         rows, cols = slice(r0 - row, r1 - row), slice(c0 - col, c1 - col)
-        ds, mapping = self._dataset()
         try:
-            if self.scene.resampled:
-                part, ok = warp_window(ds, self.scene, mapping, r0, c0, r1 - r0, c1 - c0)
-            else:
-                part, ok = self._read_native(ds, r0, r1, c0, c1)
+            with remote_read_env(self.scene.path):
+                ds, mapping = self._dataset()
+                if self.scene.resampled:
+                    part, ok = warp_window(ds, self.scene, mapping, r0, c0, r1 - r0, c1 - c0)
+                else:
+                    part, ok = self._read_native(ds, r0, r1, c0, c1)
         except RasterioError as exc:
             raise InputError(f"failed to read {self.scene.label} at rows {r0}-{r1}, columns {c0}-{c1}: "
                              f"the file is damaged or truncated ({exc})") from None

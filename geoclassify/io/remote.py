@@ -8,11 +8,15 @@ configuration options (https://gdal.org/en/stable/user/configoptions.html).
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
+
+import rasterio
 
 from geoclassify.io.identity import is_local_path
 
-# GDAL reads its configuration options from the environment when they are not set otherwise, in every thread and
-# in the processes it starts (local Dask workers); set here, they hold for each read of a remote raster.
+# Set for the reads of remote rasters only (remote_read_env: rasterio.Env is thread-local), never process-wide:
+# EMPTY_DIR would hide a local raster's sidecars (.msk, .aux.xml) from GDAL. A setting the user gives in the
+# environment wins.
 REMOTE_READ_SETTINGS = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing (one request or more) on open
     "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",  # adjacent blocks of a window in one range request
@@ -23,6 +27,7 @@ REMOTE_READ_SETTINGS = {
     "GDAL_HTTP_MAX_RETRY": "3",  # transient 429/502/503/504: retried, with
     "GDAL_HTTP_RETRY_DELAY": "1",  # seconds, doubled each time
 }
+VSI_NETWORK = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/", "/vsiswift/", "/vsiwebhdfs/")
 SCHEMES = {"https://": "/vsicurl/", "http://": "/vsicurl/", "s3://": "/vsis3/", "gs://": "/vsigs/",
            "az://": "/vsiaz/"}
 
@@ -44,7 +49,14 @@ def gdal_path(text: str) -> str:
     return os.path.abspath(text) if is_local_path(text) else text
 
 
-def use_remote_read_settings() -> None:
-    """Set REMOTE_READ_SETTINGS for this process and those it starts, leaving any the user set alone."""
-    for key, value in REMOTE_READ_SETTINGS.items():
-        os.environ.setdefault(key, value)
+def reads_remote(path: str) -> bool:
+    """True when GDAL reads `path` (a path, or a VRT's XML naming its sources) over the network."""
+    return any(vsi in path for vsi in VSI_NETWORK)
+
+
+def remote_read_env(path: str) -> AbstractContextManager:
+    """REMOTE_READ_SETTINGS for this thread, for the length of a `with` block, when `path` reads anything remote
+    (a do-nothing context otherwise); options the user set in the environment are left as they are."""
+    if not reads_remote(path):
+        return nullcontext()
+    return rasterio.Env(**{k: v for k, v in REMOTE_READ_SETTINGS.items() if k not in os.environ})

@@ -16,7 +16,7 @@ from geoclassify.io.bands import COMMON_NAMES, names_of
 from geoclassify.io.identity import is_local_path
 from geoclassify.io.radiometry import recognised_product
 from geoclassify.io.raster import open_dataset
-from geoclassify.io.remote import gdal_path, is_url, use_remote_read_settings
+from geoclassify.io.remote import gdal_path, remote_read_env
 from geoclassify.io.stac import is_stac_item, item_bands
 from geoclassify.io.stack import StackBand, stack_vrt
 
@@ -46,7 +46,7 @@ def scene_name(scene: SceneArg) -> str:
 
 
 def resolve_scene(scene: SceneArg) -> SceneInput:
-    """What GDAL opens for `scene`.
+    """What GDAL opens for `scene` (open remote ones inside geoclassify.io.remote.remote_read_env).
 
     Raises:
         InputError: a file is missing or cannot be opened, or a STAC item cannot be read.
@@ -55,8 +55,6 @@ def resolve_scene(scene: SceneArg) -> SceneInput:
     """
     name = scene_name(scene)
     texts = scene if isinstance(scene, tuple) else (str(scene),)
-    if any(is_url(t) for t in texts):
-        use_remote_read_settings()
     if isinstance(scene, tuple) and len(scene) > 1:
         bands = [band for path in scene for band in file_bands(path)]
         return SceneInput(name, stack_vrt(bands), local_files(texts), recognised_product(name))
@@ -78,13 +76,13 @@ def first_subdataset(path: str) -> str:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a container has no georeferencing of its own
-        with open_dataset(path) as ds:
+        with remote_read_env(path), open_dataset(path) as ds:
             if ds.count or not ds.subdatasets:
                 return path
             subdatasets = list(ds.subdatasets)
     for sub in subdatasets:
         try:
-            with open_dataset(sub) as part:
+            with remote_read_env(sub), open_dataset(sub) as part:
                 if part.count:
                     log.info("%s holds subdatasets: reading %s (give another subdataset's name to read it)", path, sub)
                     return sub
@@ -102,7 +100,7 @@ def file_bands(path: str) -> list[StackBand]:
     """Every band of the raster at `path` as bands of a stack, named by their description, or for a single-band
     file without one by its file name (T32UPE_..._B04_10m.jp2 -> B04, red)."""
     opened = gdal_path(path)
-    with open_dataset(opened) as ds:
+    with remote_read_env(opened), open_dataset(opened) as ds:
         descriptions = list(ds.descriptions)
         tags = [ds.tags(i) for i in range(1, ds.count + 1)]
         scales, offsets = ds.scales, ds.offsets

@@ -19,6 +19,7 @@ from rasterio.dtypes import _gdal_typename
 from geoclassify.errors import IncompatibleSceneError
 from geoclassify.io.bands import COMMON_NAME_TAG
 from geoclassify.io.raster import open_dataset
+from geoclassify.io.remote import remote_read_env
 
 ALIGNMENT_TOLERANCE = 1e-6  # of a fine pixel: sources whose pixel corners are off the finest grid by more are refused
 
@@ -56,7 +57,7 @@ def source_grid(path: str) -> SourceGrid:
         InputError: it cannot be opened.
         IncompatibleSceneError: it is rotated or sheared (only north-up rasters are stacked).
     """
-    with open_dataset(path) as ds:
+    with remote_read_env(path), open_dataset(path) as ds:
         t = ds.transform
         if t.b or t.d:
             raise IncompatibleSceneError(f"{path} is rotated: only north-up rasters can be stacked; warp it first")
