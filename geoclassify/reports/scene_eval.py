@@ -189,15 +189,15 @@ def evaluate_scene(predictor: Predictor, model: str, scene: str, labels: str, ou
                            progress=progress)
     from geoclassify.inference.scene import open_scene
 
-    bands = open_scene(scene, card, config.bands, config.resample, config.product).bands  # as the prediction read them
+    read = open_scene(scene, card, config.bands, config.resample, config.product)  # as the prediction read it
     with rasterio.open(result.output) as prediction:
         factor = (config.stride or card.tile_size) if card.task == "classification" else 1
-        reader = LabelReader(labels, scene, prediction, card, mapping, factor)
+        reader = LabelReader(labels, read.path, prediction, card, mapping, factor)
         try:
             cm = confusion_by_blocks(prediction, reader, card.num_classes)
             if cm.sum() == 0:
                 raise InputError(f"no labelled pixel of {labels} overlaps a predicted pixel of {scene}")
-            image = preview(scene, bands, prediction, reader, card, out / "preview.png")
+            image = preview(read.path, read.bands, prediction, reader, card, out / "preview.png")
         finally:
             reader.close()
     names = list(card.class_names)
