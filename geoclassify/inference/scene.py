@@ -15,7 +15,7 @@ from geoclassify.errors import ConfigError, IncompatibleSceneError
 from geoclassify.geo.grid import Grid
 from geoclassify.geo.units import ground_units, pixel_size_metres
 from geoclassify.io.bands import find_bands, has_named_bands
-from geoclassify.io.radiometry import PRODUCTS, dataset_radiometry
+from geoclassify.io.radiometry import PRODUCTS, dataset_radiometry, share_in_range
 from geoclassify.io.raster import BandValues, Scene, georeferencing, open_dataset
 from geoclassify.io.remote import remote_read_env
 from geoclassify.io.sources import SceneArg, SceneInput, resolve_scene
@@ -78,8 +78,8 @@ def input_values(dataset: DatasetReader, bands: tuple[int, ...], card: ModelCard
     radiometry is known (8-bit true colour, as it is). A model that takes raw values gets them, of its dtype.
 
     Raises:
-        IncompatibleSceneError: the raw dtype is not the model's and no radiometry is known, or the bands differ
-            in dtype.
+        IncompatibleSceneError: the raw dtype is not the model's and no radiometry is known, the bands differ in
+            dtype, or no sampled data pixel is in the radiometry's valid range (the wrong product).
         ConfigError: `product` given for a model that takes raw values, or an unknown product.
     """
     dtypes = {dataset.dtypes[b - 1] for b in bands}
@@ -104,6 +104,11 @@ def input_values(dataset: DatasetReader, bands: tuple[int, ...], card: ModelCard
             f"{card.input_values()}. Name the product with --product ({', '.join(PRODUCTS)}), or give the bands "
             "their reflectance scale and offset (gdal_edit.py -scale S -offset O)")
     known = [r for r in found if r is not None]
+    share = share_in_range(dataset, bands, [r.valid for r in known])
+    if share == 0:
+        raise IncompatibleSceneError(
+            f"{source.name}: no sampled pixel has values in the valid range of {known[0].source} "
+            f"({known[0].valid[0]:g}-{known[0].valid[1]:g}): is it that product? (--product names it)")
     k = card.reflectance_scale
     values = tuple(BandValues(r.scale * k, r.offset * k, r.valid, card.value_range) for r in known)
     log.info("%s: %s, reflectance = DN x %g %+g; the model takes %s", source.name, known[0].source,
@@ -209,7 +214,8 @@ def open_scene(scene: SceneArg, card: ModelCard, bands: tuple[int | str, ...] | 
         IncompatibleSceneError: its bands or values do not fit the model, or a band is a colour-table index.
         ConfigError: an unknown product, or a product for a model that takes raw values.
     """
-    source = resolve_scene(scene)
+    named = tuple(str(b) for b in bands) if bands and isinstance(bands[0], str) else None
+    source = resolve_scene(scene, named or (None if bands else card.band_names or None))
     name = source.name
     with remote_read_env(source.path), open_dataset(source.path) as ds:
         chosen = select_bands(ds, bands, card, name)

@@ -93,8 +93,7 @@ def find_bands(dataset: DatasetReader, wanted: tuple[str, ...], path: str) -> tu
     names = band_names(dataset)
     found = []
     for name in wanted:
-        key = wanted_name(name)
-        matches = [i for i, n in enumerate(names, start=1) if key in n]
+        matches = [i for i, n in enumerate(names, start=1) if band_matches(n, name)]
         if len(matches) != 1:
             problem = "no band" if not matches else f"bands {matches}"
             raise IncompatibleSceneError(
@@ -109,6 +108,17 @@ def wanted_name(name: str) -> str:
     zero-padded ("B4" and "b04" -> "b04")."""
     short = re.fullmatch(r"[Bb]([1-9])", name.strip())
     return f"b0{short.group(1)}" if short else (band_id(name) or name.strip()).lower()
+
+
+def band_matches(names: set[str], name: str) -> bool:
+    """True when a band with `names` (as band_names gives them) is the band `name` asks for (a common name, or a
+    band id: "B04" is also any band named "red" when the band has no id of its own)."""
+    key = wanted_name(name)
+    if key in names:
+        return True
+    product_id = band_id(key)
+    has_id = any(band_id(n) for n in names)
+    return product_id is not None and not has_id and (SENTINEL2_BANDS | LANDSAT_OLI_BANDS)[product_id] in names
 
 
 def is_band_name(name: str) -> bool:

@@ -109,3 +109,22 @@ def dataset_radiometry(dataset: DatasetReader, band: int, name: str, product: st
     if recognised:
         return product_radiometry(recognised, baseline)
     return None
+
+
+SAMPLE_PIXELS = 256  # the long side of the decimated read that checks a product's values (overviews where any)
+
+
+def share_in_range(dataset: DatasetReader, bands: tuple[int, ...], ranges: list[tuple[float, float]]) -> float | None:
+    """The share of a decimated sample of `dataset`'s data pixels (GDAL's mask of the first band) whose every band
+    lies in its range; None when the sample holds no data pixel."""
+    scale = max(dataset.width, dataset.height) / SAMPLE_PIXELS
+    shape = (max(1, round(dataset.height / scale)), max(1, round(dataset.width / scale))) if scale > 1 else (
+        dataset.height, dataset.width)
+    data = dataset.read(list(bands), out_shape=(len(bands), *shape))
+    valid = dataset.read_masks(bands[0], out_shape=shape) > 0
+    if not valid.any():
+        return None
+    inside = np.ones(shape, bool)
+    for band, (low, high) in zip(data, ranges):
+        inside &= (band >= low) & (band <= high)
+    return float(inside[valid].mean())

@@ -12,7 +12,7 @@ from pathlib import Path
 from rasterio.errors import NotGeoreferencedWarning
 
 from geoclassify.errors import InputError
-from geoclassify.io.bands import COMMON_NAMES, names_of
+from geoclassify.io.bands import COMMON_NAMES, band_names, names_of
 from geoclassify.io.identity import is_local_path
 from geoclassify.io.radiometry import recognised_product
 from geoclassify.io.raster import open_dataset
@@ -45,8 +45,9 @@ def scene_name(scene: SceneArg) -> str:
     return "+".join(scene) if isinstance(scene, tuple) else str(scene)
 
 
-def resolve_scene(scene: SceneArg) -> SceneInput:
-    """What GDAL opens for `scene` (open remote ones inside geoclassify.io.remote.remote_read_env).
+def resolve_scene(scene: SceneArg, wanted: tuple[str, ...] | None = None) -> SceneInput:
+    """What GDAL opens for `scene` (open remote ones inside geoclassify.io.remote.remote_read_env). A STAC item is
+    stacked from the assets of the `wanted` band names only (all its band assets without).
 
     Raises:
         InputError: a file is missing or cannot be opened, or a STAC item cannot be read.
@@ -60,7 +61,7 @@ def resolve_scene(scene: SceneArg) -> SceneInput:
         return SceneInput(name, stack_vrt(bands), local_files(texts), recognised_product(name))
     text = texts[0]
     if is_stac_item(text):
-        bands, product = item_bands(text)
+        bands, product = item_bands(text, wanted)
         files = local_files((text,) + tuple(b.path for b in bands))
         return SceneInput(name, stack_vrt(bands), files, product)
     path = gdal_path(text)
@@ -102,13 +103,14 @@ def file_bands(path: str) -> list[StackBand]:
     opened = gdal_path(path)
     with remote_read_env(opened), open_dataset(opened) as ds:
         descriptions = list(ds.descriptions)
-        tags = [ds.tags(i) for i in range(1, ds.count + 1)]
+        named = band_names(ds)
         scales, offsets = ds.scales, ds.offsets
     out = []
     for i, description in enumerate(descriptions, start=1):
         text = description or (Path(path).name if len(descriptions) == 1 else "")
-        common = next((n for n in COMMON_NAMES if n in names_of(text)), "")
+        names = named[i - 1] | names_of(text)  # description, COMMON_NAME tag, colour interpretation, file name
+        common = next((n for n in COMMON_NAMES if n in names), "")
         scaled = (scales[i - 1], offsets[i - 1]) != (1.0, 0.0)
-        out.append(StackBand(opened, i, text, tags[i - 1].get("COMMON_NAME", common),
-                             scales[i - 1] if scaled else None, offsets[i - 1] if scaled else None))
+        out.append(StackBand(opened, i, text, common, scales[i - 1] if scaled else None,
+                             offsets[i - 1] if scaled else None))
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from geoclassify.errors import IncompatibleSceneError, InputError
-from geoclassify.io.bands import COMMON_NAMES, names_of
+from geoclassify.io.bands import COMMON_NAMES, band_matches, names_of
 from geoclassify.io.radiometry import Radiometry, product_radiometry, recognised_product
 from geoclassify.io.remote import gdal_path, is_url
 from geoclassify.io.stack import StackBand
@@ -37,6 +37,9 @@ def read_item(source: str) -> Any:
 
     if not is_url(source) and not Path(source).exists():
         raise InputError(f"input file not found: {source}")
+    if is_url(source) and not source.startswith(("http://", "https://")):
+        raise InputError(f"{source}: STAC items are read from files and http(s) URLs; give the item's https URL "
+                         "or a downloaded copy (its assets may stay on s3://, gs:// or az://)")
     try:
         item = pystac.read_file(source)
     except Exception as exc:  # noqa: BLE001 - pystac raises a bare Exception for an HTTP error
@@ -98,13 +101,14 @@ def asset_band(key: str, href: str, asset: dict[str, Any], product: Radiometry |
                      None if offset is None else float(offset), None if nodata is None else float(nodata))
 
 
-def item_bands(source: str) -> tuple[list[StackBand], str | None]:
-    """The named single-band raster assets of the STAC item at `source`, in the item's order, and the product
-    the item describes (None if unknown).
+def item_bands(source: str, wanted: tuple[str, ...] | None = None) -> tuple[list[StackBand], str | None]:
+    """The named single-band raster assets of the STAC item at `source` and the product the item describes (None
+    if unknown): with `wanted` band names, one asset per name in that order (a COG before a JPEG 2000 copy of the
+    same band, as Earth Search lists both; unused assets are never opened); without, all, in the item's order.
 
     Raises:
         InputError: the item cannot be read.
-        IncompatibleSceneError: it has no single-band raster asset with a band name.
+        IncompatibleSceneError: it has no single-band raster asset with a band name, or none for a wanted name.
     """
     item = read_item(source)
     product = item_product(item.properties)
@@ -119,4 +123,18 @@ def item_bands(source: str) -> tuple[list[StackBand], str | None]:
     if not bands:
         raise IncompatibleSceneError(f"{source}: no single-band raster asset with a band name (eo:bands common_name "
                                      f"or a key like 'red' or 'B04'); its assets: {', '.join(item.assets)}")
-    return bands, product
+    return (bands if not wanted else [pick_band(bands, name, source) for name in wanted]), product
+
+
+def pick_band(bands: list[StackBand], name: str, source: str) -> StackBand:
+    """The band asset named `name` (a common name or a band id); a COG before a JPEG 2000 copy.
+
+    Raises:
+        IncompatibleSceneError: no asset has that name; the message lists the item's band assets.
+    """
+    matches = [b for b in bands if band_matches(names_of(b.description) | names_of(b.common_name), name)]
+    if not matches:
+        have = ", ".join(f"{b.common_name or '?'} ({b.description})" for b in bands)
+        raise IncompatibleSceneError(f"{source}: no band asset named {name!r}; its band assets: {have}. Name the "
+                                     "bands with --bands (red,green,blue or B04,B03,B02)")
+    return sorted(matches, key=lambda b: b.path.lower().endswith(".jp2"))[0]

@@ -9,6 +9,7 @@ Sentinel-2 L2A true colour (v = reflectance x 255 / 0.2) and inverted to each pr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,53 @@ def test_the_cli_takes_a_stack_band_names_and_a_product(l2a_item, reference, tmp
         assert agreement(ds.read(1), reference) >= AGREEMENT
     refused = CliRunner().invoke(cli, ["-q", "predict", "--stack", str(folder / "B02.tif"), "-o", str(out)])
     assert refused.exit_code == 2 and "two or more" in refused.output
+
+
+def edit_item(item: Path, out: Path, change) -> Path:
+    """A copy of the STAC item at `item` (same folder, so its relative hrefs hold) with `change(dict)` applied."""
+    data = json.loads(item.read_text())
+    change(data)
+    out = item.parent / out.name
+    out.write_text(json.dumps(data))
+    return out
+
+
+def test_a_stac_item_opens_only_the_model_s_bands_one_asset_each(runner, l2a_item, reference, tmp_path):
+    def broken_unused_and_a_jp2_copy(data):
+        data["assets"]["nir"]["href"] = "B08_missing.tif"  # unused: never opened
+        data["assets"]["red-jp2"] = {**data["assets"]["red"], "href": "missing_B04.jp2", "type": "image/jp2"}
+
+    item = edit_item(l2a_item, tmp_path / "earth_search_like.json", broken_unused_and_a_jp2_copy)
+    scene = open_scene(str(item), runner.card)
+    with rasterio.open(scene.path) as vrt:
+        assert vrt.descriptions == ("B04", "B03", "B02") and scene.bands == (1, 2, 3)
+    assert agreement(classes(runner, str(item), tmp_path / "classes.tif"), reference) >= AGREEMENT
+    named = open_scene(str(item), runner.card, ("B04", "B03", "B02"))
+    with rasterio.open(named.path) as vrt:
+        assert vrt.descriptions == ("B04", "B03", "B02")
+    with pytest.raises(IncompatibleSceneError, match=r"no band asset named 'swir22'; its band assets: red \(B04\)"):
+        open_scene(str(item), runner.card, ("red", "green", "swir22"))
+
+
+def test_the_wrong_product_is_refused_before_any_work(runner, l2a_item, tmp_path):
+    bands = tuple(str(l2a_item.parent / f"{b}.tif") for b in ("B04", "B03", "B02"))
+    with pytest.raises(IncompatibleSceneError, match=r"no sampled pixel has values in the valid range of Landsat "
+                                                     r"Collection 2 Level-2 .*\(7273-43636\)"):
+        open_scene(bands, runner.card, product="landsat-c2-l2")  # L2A DNs 1000-3000: never Landsat's
+
+
+def test_band_ids_find_bands_named_by_colour_and_stacks_keep_colours(runner, true_colour, reference, tmp_path):
+    tci = str(true_colour[4])
+    assert open_scene(tci, runner.card, ("B04", "B03", "B02")).bands == (1, 2, 3)  # B04 is red, by colour
+    with rasterio.open(tci) as ds:
+        rgb = ds.read()
+    parts = []
+    for i, colour in enumerate(("red", "green", "blue")):  # one single-band file per colour, no description
+        parts.append(str(tmp_path / f"part{i}.tif"))
+        with rasterio.open(parts[-1], "w", driver="GTiff", width=rgb.shape[2], height=rgb.shape[1], count=1,
+                           dtype="uint8", crs=ds.crs, transform=ds.transform, nodata=0) as out:
+            out.write(rgb[i], 1)
+            out.colorinterp = [getattr(rasterio.enums.ColorInterp, colour)]
+    scene = open_scene(tuple(reversed(parts)), runner.card)
+    assert scene.bands == (3, 2, 1)
+    assert agreement(classes(runner, tuple(reversed(parts)), tmp_path / "parts.tif"), reference) == 1.0

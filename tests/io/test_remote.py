@@ -154,3 +154,8 @@ def test_predict_on_a_remote_stac_item_gives_the_local_item_s_classes(served, tm
             outputs.append(ds.read(1))
     np.testing.assert_array_equal(outputs[1], outputs[0])
     assert {0, 1} <= set(np.unique(outputs[0]).tolist())
+
+
+def test_a_stac_item_in_a_bucket_is_refused_with_the_way_round():
+    with pytest.raises(InputError, match=r"s3://bucket/item.json: STAC items are read from files and http\(s\) URLs"):
+        resolve_scene("s3://bucket/item.json")
