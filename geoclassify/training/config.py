@@ -50,6 +50,19 @@ class DataConfig:
     test_fraction: float = 0.2
     max_per_class: int | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse input values the model card could not record.
+
+        Raises:
+            ConfigError: data.value_range is not [low, high] with low < high, or data.reflectance_scale is not
+                positive.
+        """
+        if self.value_range is not None and (len(self.value_range) != 2 or
+                                             not float(self.value_range[0]) < float(self.value_range[1])):
+            raise ConfigError(f"data.value_range must be [low, high] with low < high, got {self.value_range}")
+        if self.reflectance_scale is not None and not float(self.reflectance_scale) > 0:
+            raise ConfigError(f"data.reflectance_scale must be positive, got {self.reflectance_scale}")
+
 
 @dataclass(frozen=True)
 class ModelConfig:

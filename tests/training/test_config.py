@@ -103,3 +103,11 @@ def test_bad_override_and_missing_file(tmp_path):
         load_config(None, ["optim.lr"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("key, value, message", [("value_range", [0], "value_range must be"),
+                                                 ("value_range", [255, 0], "value_range must be"),
+                                                 ("reflectance_scale", 0, "reflectance_scale must be positive")])
+def test_input_values_are_checked(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        DataConfig(**{key: value})
