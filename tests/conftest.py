@@ -29,6 +29,15 @@ def rgb_byte() -> Path:
 
 
 @pytest.fixture(scope="session")
+def rgb_byte_10m(rgb_byte):
+    """RGB.byte.tif's pixels on a 10 m grid at its upper-left corner (the bundled 10 m model reads them as they
+    are): (pixels (3, h, w) uint8, valid (h, w) from its mask, transform, crs)."""
+    with rasterio.open(rgb_byte) as ds:
+        rgb, valid, crs, corner = ds.read(), ds.dataset_mask() > 0, ds.crs, ds.transform
+    return rgb, valid, rasterio.Affine(10, 0, corner.c, 0, -10, corner.f), crs
+
+
+@pytest.fixture(scope="session")
 def naip() -> Path:
     """NAIP RGBN, 934x723 at 5 m, EPSG:26914 (the demo scene)."""
     return ROOT / "examples" / "data" / "naip_farmland.tif"

@@ -214,8 +214,11 @@ def open_scene(scene: SceneArg, card: ModelCard, bands: tuple[int | str, ...] | 
         IncompatibleSceneError: its bands or values do not fit the model, or a band is a colour-table index.
         ConfigError: an unknown product, or a product for a model that takes raw values.
     """
-    named = tuple(str(b) for b in bands) if bands and isinstance(bands[0], str) else None
-    source = resolve_scene(scene, named or (None if bands else card.band_names or None))
+    if bands:  # a STAC item is stacked from the assets of the bands named here, or from all of them for numbers
+        wanted = tuple(str(b) for b in bands) if isinstance(bands[0], str) else None
+    else:
+        wanted = card.band_names or None
+    source = resolve_scene(scene, wanted)
     name = source.name
     with remote_read_env(source.path), open_dataset(source.path) as ds:
         chosen = select_bands(ds, bands, card, name)

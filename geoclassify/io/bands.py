@@ -23,6 +23,7 @@ SENTINEL2_BANDS = {"B01": "coastal", "B02": "blue", "B03": "green", "B04": "red"
                    "B10": "cirrus", "B11": "swir16", "B12": "swir22"}
 LANDSAT_OLI_BANDS = {"SR_B1": "coastal", "SR_B2": "blue", "SR_B3": "green", "SR_B4": "red", "SR_B5": "nir08",
                      "SR_B6": "swir16", "SR_B7": "swir22"}
+PRODUCT_BANDS = SENTINEL2_BANDS | LANDSAT_OLI_BANDS  # band id -> common name
 COLOUR_NAMES = {ColorInterp.red: "red", ColorInterp.green: "green", ColorInterp.blue: "blue"}
 COMMON_NAME_TAG = "COMMON_NAME"  # band tag naming a band of a stacked VRT by its STAC common name
 
@@ -56,8 +57,13 @@ def names_of(text: str) -> set[str]:
         names.add(word)
     found = band_id(text)
     if found:
-        names |= {found.lower(), (SENTINEL2_BANDS | LANDSAT_OLI_BANDS)[found]}
+        names |= {found.lower(), PRODUCT_BANDS[found]}
     return names
+
+
+def common_name(names: set[str]) -> str:
+    """The STAC common name among a band's `names` ("" when there is none)."""
+    return next((n for n in COMMON_NAMES if n in names), "")
 
 
 def band_names(dataset: DatasetReader) -> list[set[str]]:
@@ -118,7 +124,7 @@ def band_matches(names: set[str], name: str) -> bool:
         return True
     product_id = band_id(key)
     has_id = any(band_id(n) for n in names)
-    return product_id is not None and not has_id and (SENTINEL2_BANDS | LANDSAT_OLI_BANDS)[product_id] in names
+    return product_id is not None and not has_id and PRODUCT_BANDS[product_id] in names
 
 
 def is_band_name(name: str) -> bool:

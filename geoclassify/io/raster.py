@@ -107,7 +107,7 @@ class Scene:
         scene has no conversion."""
         if self.values is None:
             return raw
-        return np.stack([v.convert(band) for v, band in zip(self.values, raw)]) if len(raw) else raw.astype("float32")
+        return np.stack([v.convert(band) for v, band in zip(self.values, raw)])
 
     @property
     def resampled(self) -> bool:

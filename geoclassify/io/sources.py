@@ -12,7 +12,7 @@ from pathlib import Path
 from rasterio.errors import NotGeoreferencedWarning
 
 from geoclassify.errors import InputError
-from geoclassify.io.bands import COMMON_NAMES, band_names, names_of
+from geoclassify.io.bands import band_names, common_name, names_of
 from geoclassify.io.identity import is_local_path
 from geoclassify.io.radiometry import recognised_product
 from geoclassify.io.raster import open_dataset
@@ -109,8 +109,7 @@ def file_bands(path: str) -> list[StackBand]:
     for i, description in enumerate(descriptions, start=1):
         text = description or (Path(path).name if len(descriptions) == 1 else "")
         names = named[i - 1] | names_of(text)  # description, COMMON_NAME tag, colour interpretation, file name
-        common = next((n for n in COMMON_NAMES if n in names), "")
         scaled = (scales[i - 1], offsets[i - 1]) != (1.0, 0.0)
-        out.append(StackBand(opened, i, text, common, scales[i - 1] if scaled else None,
+        out.append(StackBand(opened, i, text, common_name(names), scales[i - 1] if scaled else None,
                              offsets[i - 1] if scaled else None))
     return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from geoclassify.errors import IncompatibleSceneError, InputError
-from geoclassify.io.bands import COMMON_NAMES, band_matches, names_of
+from geoclassify.io.bands import band_matches, common_name, names_of
 from geoclassify.io.radiometry import Radiometry, product_radiometry, recognised_product
 from geoclassify.io.remote import gdal_path, is_url
 from geoclassify.io.stack import StackBand
@@ -89,7 +89,7 @@ def asset_band(key: str, href: str, asset: dict[str, Any], product: Radiometry |
     name = entry.get("name") or key
     if not common:
         named = names_of(name) | names_of(key)
-        common = next((n for n in COMMON_NAMES if n in named), "")
+        common = common_name(named)
     if not common and not names_of(name):
         return None
     raster = raster_band(asset)

@@ -8,7 +8,6 @@ path. Source: GDAL's VRT format (https://gdal.org/en/stable/drivers/raster/vrt.h
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -133,7 +132,7 @@ def add_band(root: ET.Element, index: int, band: StackBand, grid: SourceGrid, ou
             raise IncompatibleSceneError(
                 f"{band.path} is not aligned with the finest grid of the stack ({what} {value:.4f} of a fine pixel): "
                 "warp it onto that grid first")
-    if min(cols, rows) <= 0 or math.isclose(out.a, 0):
+    if min(cols, rows) <= 0:
         raise IncompatibleSceneError(f"{band.path} has an empty or flipped grid against the stack's")
     ET.SubElement(source, "DstRect", xOff=str(round(col)), yOff=str(round(row)), xSize=str(round(cols)),
                   ySize=str(round(rows)))

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from affine import Affine
 from click.testing import CliRunner
 
 from geoclassify.cli.main import cli
@@ -41,12 +40,10 @@ def runner() -> LocalRunner:
 
 
 @pytest.fixture(scope="module")
-def true_colour(rgb_byte, tmp_path_factory):
+def true_colour(rgb_byte_10m, tmp_path_factory):
     """RGB.byte.tif's pixels on a 10 m grid at its upper-left corner: (pixels (3, h, w) uint8, valid (h, w),
     transform, crs, the 8-bit GeoTIFF)."""
-    with rasterio.open(rgb_byte) as ds:
-        rgb, valid, crs, corner = ds.read(), ds.dataset_mask() > 0, ds.crs, ds.transform
-    transform = Affine(10, 0, corner.c, 0, -10, corner.f)
+    rgb, valid, transform, crs = rgb_byte_10m
     path = tmp_path_factory.mktemp("tci") / "tci.tif"
     with rasterio.open(path, "w", driver="GTiff", width=rgb.shape[2], height=rgb.shape[1], count=3, dtype="uint8",
                        crs=crs, transform=transform, nodata=0, photometric="RGB") as out:

@@ -71,13 +71,11 @@ def test_the_range_server_serves_and_counts(served):
 
 
 @pytest.fixture(scope="module")
-def served(rgb_byte, tmp_path_factory):
+def served(rgb_byte_10m, tmp_path_factory):
     """A folder with an L2A product (band COGs, STAC item) of RGB.byte.tif's pixels on a 10 m grid and a larger
     band COG (2048 x 2048, 256-pixel blocks), served on 127.0.0.1."""
     root = tmp_path_factory.mktemp("served")
-    with rasterio.open(rgb_byte) as ds:
-        rgb, valid, crs, corner = ds.read(), ds.dataset_mask() > 0, ds.crs, ds.transform
-    transform = rasterio.Affine(10, 0, corner.c, 0, -10, corner.f)
+    rgb, valid, transform, crs = rgb_byte_10m
     item = write_s2_l2a_product(root / "bucket" / "l2a", rgb, valid, transform, crs)
     big = np.tile(rgb[0].astype(np.uint16) * 10 + 1000, (3, 3))[:2048, :2048]
     write_band_cog(root / "bucket" / "big.tif", big, transform, crs, "B04")
