@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml geoclassify/version.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,train,onnx,report,keras]'
+	$(BIN)/python -m pip install --quiet -e '.[test,train,onnx,report,keras,pretrained]'
 	touch $(STAMP)
 
 demo: setup

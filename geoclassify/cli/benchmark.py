@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from geoclassify.cli.options import verbosity_options
+from geoclassify.cli.options import MODEL_FILE, verbosity_options
 
 
 @click.command()
-@click.option("--models", required=True, multiple=True, type=click.Path(dir_okay=False),
+@click.option("--models", required=True, multiple=True, type=MODEL_FILE,
               help="Model files (.safetensors: torch; .onnx: ONNX Runtime); repeat or list after one --models.")
-@click.argument("more_models", nargs=-1, type=click.Path(dir_okay=False))
+@click.argument("more_models", nargs=-1, type=MODEL_FILE)
 @click.option("--data", required=True, help="A training config (its held-out test split) or a chip folder.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Folder for results.md/.csv and latency.png.")

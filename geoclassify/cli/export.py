@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from geoclassify.cli.options import verbosity_options
+from geoclassify.cli.options import MODEL_FILE, verbosity_options
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=MODEL_FILE)
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="ONNX file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from geoclassify.cli.options import verbosity_options
+from geoclassify.cli.options import MODEL_FILE, verbosity_options
 
 
 @click.command()
-@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.argument("model", required=False, type=MODEL_FILE)
 @verbosity_options
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info(model: str | None, as_json: bool) -> None:
-    """Print the model card of MODEL (default: the bundled model)."""
+    """Print the model card of MODEL, a model file or a bundled model's name (default: agri-s2-rgb)."""
     from geoclassify.models.files import default_model_path, read_model_card
 
     card = read_model_card(model or default_model_path())

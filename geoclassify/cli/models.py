@@ -1,4 +1,4 @@
-"""`geoclassify models`: list the registered architectures."""
+"""`geoclassify models`: list the bundled models (and, with --architectures, the architectures to train)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,31 @@ from geoclassify.cli.options import verbosity_options
 
 @click.command()
 @verbosity_options
+@click.option("--architectures", is_flag=True, help="List the architectures geoclassify can train instead.")
 @click.option("--classes", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Classes used to count parameters.")
+              help="--architectures: classes used to count parameters.")
 @click.option("--bands", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Input bands used to count parameters.")
-def models(classes: int, bands: int) -> None:
-    """List the architectures geoclassify can build, with parameter counts."""
-    from geoclassify.models.factory import count_parameters, create_model, list_models
+              help="--architectures: input bands used to count parameters.")
+def models(architectures: bool, classes: int, bands: int) -> None:
+    """List the bundled models (give one by name: predict -m NAME) with their task, classes, bands, GSD and test
+    figures, or with --architectures the architectures to train, with parameter counts."""
+    if architectures:
+        from geoclassify.models.factory import count_parameters, create_model, list_models
 
-    for entry in list_models():
-        n = count_parameters(create_model(entry.name, bands, classes))
-        click.echo(f"{entry.name:<16} {entry.task:<15} {n / 1e6:8.2f}M params  {entry.description}")
+        for entry in list_models():
+            n = count_parameters(create_model(entry.name, bands, classes))
+            click.echo(f"{entry.name:<18} {entry.task:<15} {n / 1e6:8.2f}M params  {entry.description}")
+        return
+    from geoclassify.models.bundled import BUNDLED, DEFAULT, bundled_path
+    from geoclassify.models.files import read_model_card
+
+    for name in BUNDLED:
+        card = read_model_card(bundled_path(name))
+        default = " (default)" if name == DEFAULT else ""
+        figures = ", ".join(f"{k[5:]} {v}" for k, v in card.provenance.items() if k.startswith("test_"))
+        gsd = f"{card.gsd:g} m" if card.gsd else "none (any)"
+        click.echo(f"{name}{default}: {card.task}, {card.architecture}, {card.num_classes} classes")
+        click.echo(f"  classes: {', '.join(card.class_names)}")
+        click.echo(f"  bands: {', '.join(card.band_names) or card.bands}; GSD: {gsd}; tile: {card.tile_size} px")
+        click.echo(f"  test: {figures or 'not recorded'}")
+        click.echo(f"  data: {card.provenance.get('data', 'not recorded')}")

@@ -111,12 +111,32 @@ def progress_reporter(ctx: click.Context) -> ProgressReporter:
     return reporter(obj.get("progress_format", "bar"), quiet=bool(obj.get("quiet")))
 
 
+class ModelFile(click.ParamType):
+    """A model file's path, or the name of a bundled model (`geoclassify models` lists them), as its path."""
+
+    name = "model"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The model file's path: a bundled model's name becomes its file in the package."""
+        from geoclassify.errors import ModelFileError
+        from geoclassify.models.bundled import resolve_model
+
+        try:
+            return resolve_model(str(value))
+        except ModelFileError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+MODEL_FILE = ModelFile()
+
+
 def model_options(required: bool = False, default_help: str = "") -> Callable[[Callable], Callable]:
     """-m/--model, --card and --device."""
     def decorate(command: Callable) -> Callable:
         for option in reversed((
-            click.option("-m", "--model", required=required, type=click.Path(dir_okay=False),
-                         help="Model file: .safetensors (torch) or .onnx (ONNX Runtime)" + default_help + "."),
+            click.option("-m", "--model", required=required, type=MODEL_FILE,
+                         help="Model file (.safetensors: torch; .onnx: ONNX Runtime) or a bundled model's name "
+                              "(geoclassify models)" + default_help + "."),
             click.option("--card", type=click.Path(dir_okay=False),
                          help="Card JSON for an ONNX model not exported by geoclassify."),
             click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),

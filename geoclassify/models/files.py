@@ -21,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 
 from geoclassify.errors import ConfigError, InputError, ModelFileError
 from geoclassify.io.atomic import atomic_target
+from geoclassify.models.bundled import DEFAULT, bundled_path
 from geoclassify.models.card import CARD_KEY, ModelCard
 from geoclassify.models.keras_file import read_keras_card
 from geoclassify.models.onnx_file import read_onnx_card
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 ModelFormat = Literal["safetensors", "onnx", "keras"]
 FORMATS: dict[str, ModelFormat] = {".safetensors": "safetensors", ".onnx": "onnx", ".keras": "keras"}
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "weights" / "agri_s2_rgb_compact.safetensors"
 PathLike = str | os.PathLike
 
 
@@ -161,17 +161,15 @@ def load_model(path: PathLike) -> tuple["nn.Module", ModelCard]:
 
 
 def default_model_path() -> Path:
-    """The model bundled with geoclassify (`predict` and `info` use it when given none).
+    """The model bundled with geoclassify that `predict` and `info` use when given none.
 
     Returns:
         Its path.
 
     Raises:
-        ModelFileError: the bundled model is missing from the installation.
+        ModelFileError: the bundled default model is missing from the installation.
     """
-    if not DEFAULT_MODEL.is_file():
-        raise ModelFileError(f"the bundled default model is missing at {DEFAULT_MODEL}; reinstall geoclassify")
-    return DEFAULT_MODEL
+    return bundled_path(DEFAULT)
 
 
 def _open_safetensors(path: PathLike, framework: str) -> "safe_open":

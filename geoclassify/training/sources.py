@@ -85,7 +85,7 @@ def training_card(config: TrainConfig, info: DataInfo, architecture: str, run: s
     """
     data = config.data
     colors = [_rgb(c, info.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(info.classes)]
-    kwargs = {k: v for k, v in config.model.kwargs.items() if k != "pretrained"}
+    kwargs = {k: v for k, v in config.model.kwargs.items() if k not in ("pretrained", "pretrained_cfg_overlay")}
     margin = data.receptive_margin if data.receptive_margin is not None else data.tile_size // 8
     return ModelCard(
         architecture=architecture, task=info.task, class_names=tuple(info.classes),

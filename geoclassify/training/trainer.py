@@ -24,7 +24,7 @@ from geoclassify.errors import ConfigError, GeoclassifyError, TrainingError
 from geoclassify.inference.predictor import resolve_device
 from geoclassify.io.atomic import write_atomic
 from geoclassify.models.card import ModelCard
-from geoclassify.models.factory import count_parameters, create_model
+from geoclassify.models.factory import count_parameters, create_model_with_weights
 from geoclassify.models.files import save_model
 from geoclassify.optional import require
 from geoclassify.progress import SILENT, ProgressReporter
@@ -99,11 +99,27 @@ def prepare_chips(config: TrainConfig) -> PreparedData:
     return PreparedData(**vars(info), streams=streams)
 
 
+def backbone_parameters(model: nn.Module) -> set[nn.Parameter]:
+    """The parameters a pretrained start covers: a U-Net's encoder, or all of a classifier but its head."""
+    encoder = getattr(model, "encoder", None)
+    if isinstance(encoder, nn.Module):
+        return set(encoder.parameters())
+    get_classifier = getattr(model, "get_classifier", None)
+    head = set(get_classifier().parameters()) if callable(get_classifier) else set()
+    return {p for p in model.parameters() if p not in head}
+
+
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """AdamW or Adam over the model's parameters, with optim's learning rate and weight decay."""
+    """AdamW or Adam over the model's parameters, with optim's learning rate and weight decay; the backbone at
+    optim.lr x optim.backbone_lr_scale (a lower rate for pretrained weights than for the new head or decoder)."""
     opt = config.optim
     cls = torch.optim.AdamW if opt.optimizer == "adamw" else torch.optim.Adam
-    return cls(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+    if opt.backbone_lr_scale == 1.0:
+        return cls(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay)
+    backbone = backbone_parameters(model)
+    groups = [{"params": [p for p in model.parameters() if p in backbone], "lr": opt.lr * opt.backbone_lr_scale},
+              {"params": [p for p in model.parameters() if p not in backbone], "lr": opt.lr}]
+    return cls([g for g in groups if g["params"]], lr=opt.lr, weight_decay=opt.weight_decay)
 
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
@@ -130,8 +146,10 @@ class Trainer:
         self.data = prepare_data(config)
         self.normalize = BatchNormalizer(self.data.mean, self.data.std, self.device)
         n = len(self.data.classes)
-        self.model = create_model(config.model.arch, len(self.data.bands), n, pretrained=config.model.pretrained,
-                                  **config.model.kwargs).to(self.device)
+        model, self.pretrained = create_model_with_weights(config.model.arch, len(self.data.bands), n,
+                                                           pretrained=config.model.pretrained,
+                                                           band_names=config.data.band_names, **config.model.kwargs)
+        self.model = model.to(self.device)
         if config.optim.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(config, self.model)
@@ -178,8 +196,9 @@ class Trainer:
         Raises:
             ConfigError: a class colour is not [r, g, b].
         """
+        pretrained = {"pretrained": self.pretrained} if self.pretrained else {}
         return training_card(self.config, self.data, self.config.model.arch, str(self.run.path),
-                             count_parameters(self.model), extra)
+                             count_parameters(self.model), {**pretrained, **extra})
 
     def save_model_file(self, name: str, extra: dict[str, Any]) -> None:
         """Write the model with its card as `name` in the run directory (`extra`: added to the card's provenance)."""

@@ -36,8 +36,9 @@ def test_info_prints_the_card(chip_model):
 
 
 def test_models_lists_architectures():
-    result = run("models")
+    result = run("models", "--architectures")
     assert result.exit_code == 0 and "compact_cnn" in result.output and "tiny_fcn" in result.output
+    assert "efficientnet_lite2" in result.output
 
 
 def test_predict_writes_output(chip_model, rgb_byte, tmp_path):

@@ -79,5 +79,5 @@ def test_segmentation_refuses_a_stride_as_a_usage_error(seg_model, rgb_byte, tmp
 
 @pytest.mark.parametrize("args", [["--bands", "0"], ["--bands", "-1"], ["--classes", "0"]])
 def test_models_refuses_counts_under_one(args):
-    result = CliRunner().invoke(cli, ["models", *args])
+    result = CliRunner().invoke(cli, ["models", "--architectures", *args])
     usage_error(result, "is not in the range x>=1")
