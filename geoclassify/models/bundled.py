@@ -50,8 +50,14 @@ def resolve_model(model: str | None) -> str:
         The model file's path (a path given is returned unchanged, whether or not it exists).
 
     Raises:
-        ModelFileError: a bundled model's file is missing from the installation.
+        ModelFileError: a bundled model's file is missing from the installation, or `model` has no suffix, does not
+            exist and names no bundled model.
     """
     if model is None:
         return str(bundled_path(DEFAULT))
-    return str(bundled_path(model)) if model in BUNDLED else model
+    if model in BUNDLED:
+        return str(bundled_path(model))
+    if not Path(model).suffix and not Path(model).exists():  # a name, not a model file's path
+        raise ModelFileError(f"no bundled model is called {model!r} (bundled: {', '.join(BUNDLED)}); a model file's "
+                             "name ends in .safetensors, .onnx or .keras")
+    return model

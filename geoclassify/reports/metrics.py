@@ -51,12 +51,14 @@ def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> tuple[float | None, dict[i
 
 
 def chip_metrics(y_true: np.ndarray, probs: np.ndarray, names: list[str], threshold: float | None = None) -> dict:
-    """Accuracy, per-class and macro precision/recall/F1, ROC-AUC, confusion matrix and the threshold used."""
+    """Accuracy, per-class and macro precision/recall/F1 (macro: over the classes present in `y_true`), ROC-AUC,
+    confusion matrix and the threshold used."""
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     y_pred = decide(probs, threshold)
     labels = list(range(len(names)))
-    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    present = np.unique(y_true).tolist()  # macro over the classes the data holds (all, unless it holds some)
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=present, average="macro", zero_division=0)
     auc, auc_per_class = roc_auc(y_true, probs)
     binary = len(names) == 2
     return {
@@ -65,7 +67,7 @@ def chip_metrics(y_true: np.ndarray, probs: np.ndarray, names: list[str], thresh
                      else "argmax of the class probabilities"),
         "threshold": (0.5 if threshold is None else threshold) if binary else None,
         "accuracy": _round(accuracy_score(y_true, y_pred)),
-        "macro": {"precision": _round(p), "recall": _round(r), "f1": _round(f)},
+        "macro": {"precision": _round(p), "recall": _round(r), "f1": _round(f), "classes": len(present)},
         "per_class": per_class_table(y_true, y_pred, names),
         "roc_auc": _round(auc),
         "roc_auc_averaging": "binary, positive class " + names[1] if binary else "one-vs-rest, macro",

@@ -6,6 +6,7 @@ No torch here: the PyTorch and Keras trainers both read their windows through `S
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +168,7 @@ class SceneReader:
     def __init__(self, pairs: list[ScenePair], bands: list[int], mapping: ClassMapping, data: DataConfig | None = None):
         self.pairs, self.bands, self.mapping, self.data = pairs, bands, mapping, data
         self._open: dict[int, tuple] = {}
+        self._pid = os.getpid()
 
     def _data_config(self, pair: ScenePair) -> DataConfig:
         """The data config, which label polygons and colour masks need (their classes and colours)."""
@@ -176,6 +178,8 @@ class SceneReader:
         return self.data
 
     def _datasets(self, scene: int):
+        if self._pid != os.getpid():  # a forked DataLoader worker: the parent's open files share their file offsets
+            self._open, self._pid = {}, os.getpid()  # with it and every other worker, so reads would corrupt
         if scene not in self._open:
             bound_gdal_cache_in_this_process()  # workers too
             pair = self.pairs[scene]

@@ -220,3 +220,28 @@ def test_polygons_elsewhere_are_refused(polygon_scene, tmp_path):
     far = georeferenced(tmp_path / "far.tif", read_tile("11_14"), 30.0, origin=(200_000.0, 4_000_000.0))
     with pytest.raises(InputError, match="do not overlap"):
         scene_pairs(config_from_dict(polygon_config(far, polygons)).data)
+
+
+def test_forked_workers_open_their_own_files(agnet_pairs):
+    """A DataLoader worker forked after the parent read windows (band statistics) opens the scenes again: files
+    opened before the fork share one file offset with the parent and every sibling, and concurrent reads through
+    them return other blocks' bytes (GDAL: TIFFReadEncodedTile() failed, on the Dubai scenes with 2 workers)."""
+    import multiprocessing
+
+    data = config_from_dict(scene_config(agnet_pairs)).data
+    reader = SceneReader(scene_pairs(data), [], load_class_mapping(MAPPING), data)
+    expected = [reader.read(scene, 0, 0, 64) for scene in range(len(agnet_pairs))]  # opens every scene here
+    queue = multiprocessing.get_context("fork").Queue()
+
+    def child() -> None:
+        pixels, classes = reader.read(1, 0, 0, 64)
+        queue.put((sorted(reader._open), pixels.tobytes() == expected[1][0].tobytes(),
+                   np.array_equal(classes, expected[1][1])))
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    opened, same_pixels, same_classes = queue.get(timeout=60)
+    process.join(timeout=60)
+    assert opened == [1]  # only the scene it read, opened in the child itself
+    assert same_pixels and same_classes
+    assert sorted(reader._open) == list(range(len(agnet_pairs)))  # the parent's files stay open, untouched
