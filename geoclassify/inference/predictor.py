@@ -117,7 +117,7 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
     """Load a model file to run: `.onnx` runs on ONNX Runtime (no torch), `.safetensors` is a torch model.
 
     Args:
-        model_path: the model file.
+        model_path: the model file, or a bundled model's name (`aerial-landcover`; geoclassify.models.bundled).
         device: "auto", "cpu" or "cuda".
         amp: a torch model runs under autocast (float16 on CUDA, bfloat16 on the CPU).
         card: a card JSON file for an ONNX model that carries none (one not exported by geoclassify).
@@ -129,11 +129,14 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
     Raises:
         InputError: the model file or the card file is missing.
         ModelFileError: the model file's suffix is unknown, or it is damaged, carries no card, or does not fit
-            its card.
+            its card; or a name that no bundled model has.
         ConfigError: it is a Keras model file (run its ONNX export), a card file was given for a torch model, or
             `device` is invalid or unavailable.
         GeoclassifyError: onnxruntime, needed for an ONNX model, is not installed.
     """
+    from geoclassify.models.bundled import resolve_model
+
+    model_path = resolve_model(model_path)
     predictor: Predictor
     if runnable_format(model_path) == "onnx":
         from geoclassify.inference.onnx_backend import OnnxPredictor

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import timm
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from geoclassify.errors import ModelFileError
 from geoclassify.models.registry import register_model
@@ -18,12 +21,35 @@ NAMED = {
 }
 
 
-def create_timm(name: str, in_channels: int, num_classes: int, pretrained: bool = False, **kwargs: Any) -> nn.Module:
-    """A timm classifier; `pretrained=True` downloads timm's hub weights (needs internet)."""
+def create_timm(name: str, in_channels: int, num_classes: int, pretrained: bool = False, input_size: int | None = None,
+                **kwargs: Any) -> nn.Module:
+    """A timm classifier; `pretrained=True` downloads timm's hub weights (needs internet).
+
+    Args:
+        name: timm's model name.
+        in_channels: input bands.
+        num_classes: output classes.
+        pretrained: timm's hub weights.
+        input_size: resize every input chip to input_size x input_size pixels (bilinear) inside the model, e.g. 224
+            for 150-pixel chips and ImageNet weights learnt at 224; the chip size, tile size and predict are
+            unchanged, the compute grows with the square of the ratio.
+        **kwargs: timm's own arguments.
+
+    Raises:
+        ModelFileError: timm cannot build the model.
+    """
     try:
-        return timm.create_model(name, pretrained=pretrained, in_chans=in_channels, num_classes=num_classes, **kwargs)
+        model = timm.create_model(name, pretrained=pretrained, in_chans=in_channels, num_classes=num_classes, **kwargs)
     except RuntimeError as exc:  # unknown model names
         raise ModelFileError(f"timm cannot build {name!r}: {exc}") from None
+    if input_size:
+        model.register_forward_pre_hook(partial(_resize_input, size=int(input_size)))
+    return model
+
+
+def _resize_input(module: nn.Module, args: tuple[torch.Tensor, ...], size: int) -> tuple[torch.Tensor, ...]:
+    """A forward pre-hook: the input batch (n, bands, h, w) resized to (n, bands, size, size), bilinear."""
+    return (F.interpolate(args[0], size=(size, size), mode="bilinear", align_corners=False), *args[1:])
 
 
 def _register(name: str, description: str) -> None:

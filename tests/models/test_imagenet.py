@@ -111,3 +111,15 @@ def test_timm_pretrained_weights_through_a_local_file(tmp_path):
     assert torch.equal(model.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
     assert model.conv1.weight.shape == (64, 4, 7, 7)
     assert str(tmp_path) in provenance["weights"]
+
+
+def test_input_size_resizes_chips_inside_the_model(naip, rgb_byte):
+    """`input_size: 224` runs 150-pixel chips at 224 pixels (as the ImageNet weights were learnt): the same logits
+    as the plain model on the chips resized beforehand, and the same weights (a model file loads either way)."""
+    resized, _ = create_model_with_weights("efficientnet_lite0", 3, 1000, pretrained="imagenet", input_size=224)
+    plain, _ = create_model_with_weights("efficientnet_lite0", 3, 1000, pretrained="imagenet")
+    x = real_images(naip, rgb_byte, 150)
+    scaled = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        assert torch.allclose(resized.eval()(x), plain.eval()(scaled), atol=1e-5)
+    assert resized.state_dict().keys() == plain.state_dict().keys()
