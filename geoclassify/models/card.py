@@ -128,7 +128,7 @@ class ModelCard:
             f"input values: {self.input_values()}",
             f"normalisation: mean={list(self.mean)} std={list(self.std)}",
             f"tile size: {self.tile_size}",
-            "gsd: " + (f"{self.gsd:g} m" if self.gsd is not None else "none (predict keeps the pixel size of the scene)"),
+            "gsd: " + (f"{self.gsd:g} m" if self.gsd is not None else "none (predict keeps the pixel size)"),
             f"nodata policy: {self.nodata_policy}",
         ]
         for key, value in sorted(self.provenance.items()):
