@@ -29,7 +29,7 @@ def card_architecture(arch: str) -> str:
 def build_model(arch: str, bands: int, classes: int, tile_size: int, pretrained: str | bool = False):
     """`arch` (weights=None) on (tile, tile, bands) NHWC input, global average pooling and a float32 logits layer."""
     check_arch(arch)
-    if pretrained is True or str(pretrained).lower() == "true":
+    if pretrained is True or str(pretrained).lower() in ("true", "imagenet"):
         raise ConfigError("the Keras trainer cannot download weights; give a local weights file to --pretrained "
                           "(.keras, .weights.h5, or a Keras applications .h5 file)")
     with warnings.catch_warnings():  # "usually expects 1 or 3 input channels": any number of bands is the point
