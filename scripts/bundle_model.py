@@ -3,8 +3,10 @@
 The card gains the training data, the split, the licence, the command that trained it (from the run's run.json),
 the test figures (from test_metrics.json), the GSD decision and the commit; `geoclassify models` lists them.
 
-    .venv/bin/python scripts/bundle_model.py runs/aid_lite2_imagenet --name aerial-scenes \
-        --data "AID ..." --licence "..." --gsd none --gsd-evidence "..."
+    .venv/bin/python scripts/bundle_model.py runs/aid_lite0_imagenet_224 --name aerial-scenes \
+        --data "AID ..." --split "by image ..." --licence "..." --gsd none --gsd-evidence "..."
+
+The commands that bundled aerial-scenes and aerial-landcover are in benchmarks/RESULTS.md (issue 18).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ SHORTCUTS = {"framework": "model.framework", "arch": "model.arch", "pretrained":
 @click.option("--framework", type=click.Choice(["torch", "keras"]),
               help="torch (default) or keras: a Keras 3 ResNet-50 on tf.data, trained in its own process.")
 @click.option("--arch", help="Architecture (see `geoclassify models`; any timm model as timm:NAME).")
-@click.option("--pretrained", help="Local weights file to start from (or 'true' for timm hub weights).")
+@click.option("--pretrained", help="imagenet (EfficientNet-Lite0/1/2 offline from geoclassify[pretrained], other "
+              "timm models from timm's hub), a local weights file, or 'true' (timm's hub weights).")
 @click.option("--data", help="Data path (chip folders: one folder per class).")
 @click.option("--epochs", type=int)
 @batch_size_flag(None, "Chips per training step (default: the config's optim.batch_size).")

@@ -100,7 +100,12 @@ def create_model_with_weights(name: str, in_channels: int, num_classes: int, pre
     if spec in ("imagenet", "true", True):
         file = kwargs.get("pretrained_cfg_overlay", {}).get("file")  # timm's own way to give hub weights locally
         said = f"timm's pretrained weights of {name}" + (f" from {file}" if file else " (Hugging Face hub)")
-        return _build(name, in_channels, num_classes, hub=True, **kwargs), {"weights": said}
+        try:
+            return _build(name, in_channels, num_classes, hub=True, **kwargs), {"weights": said}
+        except ModelFileError:
+            raise
+        except Exception as exc:  # no internet, a hub or file error
+            raise ModelFileError(f"{said} could not be had: {type(exc).__name__}: {exc}") from None
     model = _build(name, in_channels, num_classes, hub=False, **kwargs)
     if isinstance(spec, str) and spec:
         from geoclassify.models.weights import load_pretrained
@@ -111,14 +116,22 @@ def create_model_with_weights(name: str, in_channels: int, num_classes: int, pre
 
 
 def _build(name: str, in_channels: int, num_classes: int, hub: bool, **kwargs: Any) -> nn.Module:
-    """The architecture `name`, with timm's hub weights where `hub`."""
+    """The architecture `name`, with timm's hub weights where `hub`.
+
+    Raises:
+        ModelFileError: the architecture is unknown or has no published weights, or `input_size` is given for an
+            architecture that is not a timm classifier.
+    """
+    from geoclassify.models.timm_models import LITE, NAMED
+
+    if "input_size" in kwargs and not (name.startswith("timm:") or name in NAMED or name in LITE):
+        raise ModelFileError(f"model.kwargs.input_size resizes the chips of timm classifiers only, not of {name}")
     if name.startswith("timm:"):
         from geoclassify.models.timm_models import create_timm
 
         return create_timm(name[5:], in_channels, num_classes, pretrained=hub, **kwargs)
     if name.startswith("unet:"):
         from geoclassify.models.segmentation import create_unet
-        from geoclassify.models.timm_models import LITE
 
         encoder = LITE.get(name[5:], name[5:])  # efficientnet_liteN: timm's tf_ variant, as for the classifiers
         return create_unet(encoder, in_channels, num_classes, pretrained=hub, **kwargs)

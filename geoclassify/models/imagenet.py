@@ -66,9 +66,11 @@ def lite_variant(arch: str) -> str | None:
             `unet:efficientnet_lite2` ...
 
     Returns:
-        "lite0", "lite1" or "lite2" where an offline package exists for it, else None.
+        "lite0", "lite1" or "lite2" where an offline package exists for it, else None. timm's own
+        `timm:efficientnet_liteN` (PyTorch padding, batch-norm epsilon 1e-5) is not built as the weights were
+        trained: None (its `imagenet` weights are timm's hub weights).
     """
-    match = re.fullmatch(r"(?:timm:|unet:)?(?:tf_)?efficientnet_(lite[0-9])", arch)
+    match = re.fullmatch(r"(?:timm:tf_|unet:(?:tf_)?|)efficientnet_(lite[0-9])", arch)
     return match.group(1) if match and match.group(1) in LITE_PACKAGES else None
 
 

@@ -56,7 +56,7 @@ def adapt_first_conv(weight: torch.Tensor, band_names: Sequence[str], in_channel
 
     Each band named red, green or blue keeps that channel's ImageNet filters; every other band starts from the
     mean of the three (so a near-infrared band first responds like overall brightness). Without band names, the
-    first three bands are taken as red, green, blue.
+    first three of three or more bands are taken as red, green, blue (one or two unnamed bands: the mean).
 
     Args:
         weight: (out, 3, k, k) filters of the RGB model.
@@ -65,9 +65,15 @@ def adapt_first_conv(weight: torch.Tensor, band_names: Sequence[str], in_channel
 
     Returns:
         ((out, in_channels, k, k) filters, what was done, in words for the model card).
+
+    Raises:
+        ModelFileError: band names given, but not one per band.
     """
-    names = [n.lower() for n in band_names] if len(band_names) == in_channels else [*RGB[:in_channels]] + [
-        f"band {i + 1}" for i in range(3, in_channels)]
+    if band_names and len(band_names) != in_channels:
+        raise ModelFileError(f"{len(band_names)} band names ({', '.join(band_names)}) for {in_channels} bands")
+    unnamed = [*RGB] + [f"band {i + 1}" for i in range(3, in_channels)] if in_channels >= 3 else [
+        f"band {i + 1}" for i in range(in_channels)]
+    names = [n.lower() for n in band_names] or unnamed
     mean = weight.mean(dim=1)
     channels = [weight[:, RGB.index(n)] if n in RGB else mean for n in names]
     kept = [f"{n} (band {i + 1})" for i, n in enumerate(names) if n in RGB]
@@ -84,7 +90,8 @@ def load_lite_imagenet(model: nn.Module, arch: str, in_channels: int, band_names
     Args:
         model: a freshly built EfficientNet-Lite classifier, or a U-Net over an EfficientNet-Lite encoder.
         arch: its architecture name (`efficientnet_lite0`, `unet:efficientnet_lite1` ...).
-        in_channels: its input bands (other than 3: the first convolution is adapted, `adapt_first_conv`).
+        in_channels: its input bands (other than red, green, blue in that order: the first convolution is adapted,
+            `adapt_first_conv`).
         band_names: the bands' common names.
 
     Returns:
@@ -100,7 +107,7 @@ def load_lite_imagenet(model: nn.Module, arch: str, in_channels: int, band_names
         raise ModelFileError(f"{arch} is not an EfficientNet-Lite0/1/2")
     target: nn.Module = getattr(model, "encoder", model)
     state, provenance = lite_imagenet_state(variant, stage_lengths(target))
-    if in_channels != 3:
+    if in_channels != 3 or (band_names and [n.lower() for n in band_names] != list(RGB)):  # BGR, false colour...
         state["conv_stem.weight"], provenance["first_conv"] = adapt_first_conv(state["conv_stem.weight"], band_names,
                                                                                 in_channels)
     own = target.state_dict()

@@ -100,12 +100,20 @@ def prepare_chips(config: TrainConfig) -> PreparedData:
 
 
 def backbone_parameters(model: nn.Module) -> set[nn.Parameter]:
-    """The parameters a pretrained start covers: a U-Net's encoder, or all of a classifier but its head."""
-    encoder = getattr(model, "encoder", None)
-    if isinstance(encoder, nn.Module):
-        return set(encoder.parameters())
+    """The parameters a pretrained start covers: a U-Net's encoder, or all of a timm classifier but its head.
+
+    Raises:
+        ConfigError: the model is neither (optim.backbone_lr_scale has no backbone to slow).
+    """
+    from geoclassify.models.segmentation import UNet
+
+    if isinstance(model, UNet):
+        return set(model.encoder.parameters())
     get_classifier = getattr(model, "get_classifier", None)
-    head = set(get_classifier().parameters()) if callable(get_classifier) else set()
+    if not callable(get_classifier):
+        raise ConfigError(f"optim.backbone_lr_scale needs a U-Net or a timm classifier (a backbone and a head), "
+                          f"not {type(model).__name__}")
+    head = set(get_classifier().parameters())
     return {p for p in model.parameters() if p not in head}
 
 
@@ -138,7 +146,10 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
 class Trainer:
     """Trains one model into a run directory; `fit` returns the test metrics of the best epoch."""
 
-    def __init__(self, config: TrainConfig, run: RunDir, progress: ProgressReporter = SILENT):
+    def __init__(self, config: TrainConfig, run: RunDir, progress: ProgressReporter = SILENT,
+                 resuming: bool = False):
+        """Prepare the data, the model (from pretrained weights unless `resuming`: the checkpoint replaces them),
+        the optimizer and the schedule."""
         self.config, self.run, self.progress = config, run, progress
         torch.manual_seed(config.seed)
         random.seed(config.seed)
@@ -147,7 +158,7 @@ class Trainer:
         self.normalize = BatchNormalizer(self.data.mean, self.data.std, self.device)
         n = len(self.data.classes)
         model, self.pretrained = create_model_with_weights(config.model.arch, len(self.data.bands), n,
-                                                           pretrained=config.model.pretrained,
+                                                           pretrained=False if resuming else config.model.pretrained,
                                                            band_names=config.data.band_names, **config.model.kwargs)
         self.model = model.to(self.device)
         if config.optim.channels_last:
@@ -174,7 +185,8 @@ class Trainer:
     # ---- state -------------------------------------------------------------------------------
     def state(self, epoch: int) -> dict[str, Any]:
         """Everything --resume needs after `epoch`: weights, optimizer, schedule, scaler, history and RNG states."""
-        return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        return {"epoch": epoch, "pretrained": self.pretrained, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "history": self.history, "best": self.best, "bad_epochs": self.bad_epochs,
                 "torch_rng": torch.get_rng_state(), "mix_rng": self.mix_gen.get_state()}
@@ -186,6 +198,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.history, self.best, self.bad_epochs = state["history"], state["best"], state["bad_epochs"]
+        self.pretrained = state.get("pretrained", self.pretrained)  # where the weights first came from
         torch.set_rng_state(state["torch_rng"])
         self.mix_gen.set_state(state["mix_rng"])
         self.start_epoch = state["epoch"] + 1
@@ -446,7 +459,7 @@ def resume(run_path: str, progress: ProgressReporter = SILENT) -> dict[str, Any]
     """
     run = RunDir(run_path)
     config = run.load_config()
-    trainer = Trainer(config, run, progress)
+    trainer = Trainer(config, run, progress, resuming=True)
     trainer.restore(run.load_checkpoint())
     return trainer.fit()
 

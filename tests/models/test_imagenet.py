@@ -66,7 +66,7 @@ def test_unknown_tensor_names_are_refused():
 def test_lite_variants_are_found_in_every_spelling():
     assert [lite_variant(a) for a in ("efficientnet_lite0", "timm:tf_efficientnet_lite1", "unet:efficientnet_lite2",
                                       "timm:efficientnet_lite0", "efficientnet_lite4", "resnet50")] == [
-        "lite0", "lite1", "lite2", "lite0", None, None]
+        "lite0", "lite1", "lite2", None, None, None]
 
 
 def test_a_missing_package_says_what_to_install(monkeypatch):
@@ -123,3 +123,24 @@ def test_input_size_resizes_chips_inside_the_model(naip, rgb_byte):
     with torch.no_grad():
         assert torch.allclose(resized.eval()(x), plain.eval()(scaled), atol=1e-5)
     assert resized.state_dict().keys() == plain.state_dict().keys()
+
+
+def test_three_bands_in_another_order_get_their_own_filters():
+    model, provenance = create_model_with_weights("efficientnet_lite0", 3, 5, pretrained="imagenet",
+                                                  band_names=["blue", "green", "red"])
+    rgb = torch.load(lite_weights_file("lite0"), map_location="cpu", weights_only=True)["_conv_stem.weight"]
+    assert torch.equal(model.conv_stem.weight[:, 0], rgb[:, 2]) and torch.equal(model.conv_stem.weight[:, 2], rgb[:, 0])
+    assert "blue (band 1)" in provenance["first_conv"]
+    with pytest.raises(ModelFileError, match="2 band names"):
+        create_model_with_weights("efficientnet_lite0", 3, 5, pretrained="imagenet", band_names=["red", "nir"])
+
+
+def test_input_size_is_refused_where_it_cannot_apply():
+    with pytest.raises(ModelFileError, match="input_size resizes the chips of timm classifiers only"):
+        create_model("unet:efficientnet_lite0", 3, 5, input_size=224)
+
+
+def test_hub_weights_that_cannot_be_had_are_a_model_file_error(tmp_path):
+    with pytest.raises(ModelFileError, match="could not be had"):
+        create_model_with_weights("timm:resnet18", 3, 5, pretrained="imagenet",
+                                  pretrained_cfg_overlay={"file": str(tmp_path / "missing.safetensors")})
