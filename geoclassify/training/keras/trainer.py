@@ -86,6 +86,9 @@ class KerasTrainer:
         for key, allowed in (("schedule", ("cosine", "plateau")), ("class_weights", (None, "balanced"))):
             if getattr(opt, key) not in allowed:
                 raise ConfigError(f"optim.{key} must be one of {allowed}, not {getattr(opt, key)!r}")
+        if opt.backbone_lr_scale != 1.0:
+            raise ConfigError("optim.backbone_lr_scale is for the torch trainer; the Keras trainer trains every layer "
+                              "at optim.lr")
         gpu = select_device(config.device)
         if opt.amp and not gpu:
             log.warning("--amp (mixed_float16) needs a GPU; training on the CPU in float32")
