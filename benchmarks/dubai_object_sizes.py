@@ -32,11 +32,11 @@ def main() -> None:
     print("| tile | image size (px) | road width p90 x 2 (px) | median building side (px) | buildings |")
     print("|---|---|---|---|---|")
     for tile in range(1, 8):
-        widths, sides, sizes = [], [], set()
+        widths, sides, sizes = [], [], set()  # sizes: (width, height) of each image
         for path in sorted(Path(args.scenes).glob(f"tile{tile}_part_*_mask.tif")):
             with rasterio.open(path) as ds:
                 rgb = ds.read()
-            sizes.add(f"{rgb.shape[2]}x{rgb.shape[1]}")
+            sizes.add((rgb.shape[2], rgb.shape[1]))
             road = colour_mask(rgb, ROAD)
             if road.sum() > 100:
                 widths.append(np.percentile(ndimage.distance_transform_edt(road)[road], 90) * 2)
@@ -44,7 +44,7 @@ def main() -> None:
             areas = np.bincount(labels.ravel())[1:]
             sides.extend(np.sqrt(areas[areas >= 20]).tolist())
         road_px = f"{np.median(widths):.0f}" if widths else "-"
-        print(f"| {tile} | {', '.join(sorted(sizes))[:40]} | {road_px} | {np.median(sides):.0f} | {len(sides)} |")
+        print(f"| {tile} | {min(sizes)} to {max(sizes)} | {road_px} | {np.median(sides):.0f} | {len(sides)} |")
 
 
 if __name__ == "__main__":
