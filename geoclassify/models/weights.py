@@ -77,7 +77,7 @@ def adapt_first_conv(weight: torch.Tensor, band_names: Sequence[str], in_channel
     mean = weight.mean(dim=1)
     channels = [weight[:, RGB.index(n)] if n in RGB else mean for n in names]
     kept = [f"{n} (band {i + 1})" for i, n in enumerate(names) if n in RGB]
-    others = [f"{n}" for n in names if n not in RGB]
+    others = [n for n in names if n not in RGB]
     said = f"first convolution adapted to {in_channels} bands: ImageNet filters kept for {', '.join(kept) or 'none'}"
     if others:
         said += f"; {', '.join(others)} initialised with the mean of the RGB filters"
