@@ -33,7 +33,7 @@ def models(architectures: bool, classes: int, bands: int) -> None:
         figures = ", ".join(f"{k[5:]} {v}" for k, v in card.provenance.items() if k.startswith("test_"))
         click.echo(f"{name}{default}: {card.task}, {card.architecture}, {card.num_classes} classes")
         click.echo(f"  classes: {', '.join(card.class_names)}")
-        bands = ", ".join(card.band_names) or card.bands
-        click.echo(f"  bands: {bands}; GSD: {card.gsd_text()}; tile: {card.tile_size} px")
+        named = ", ".join(card.band_names) or str(card.bands)
+        click.echo(f"  bands: {named}; GSD: {card.gsd_text()}; tile: {card.tile_size} px")
         click.echo(f"  test: {figures or 'not recorded'}")
         click.echo(f"  data: {card.provenance.get('data', 'not recorded')}")
