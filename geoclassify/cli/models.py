@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from geoclassify.cli.options import verbosity_options
@@ -10,11 +12,14 @@ from geoclassify.cli.options import verbosity_options
 @click.command()
 @verbosity_options
 @click.option("--architectures", is_flag=True, help="List the architectures geoclassify can train instead.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the bundled models as a JSON list (name, default, task, classes, colours, bands, GSD, tile "
+                   "size, a suggested stride, files, test figures), for programs such as the QGIS plugin.")
 @click.option("--classes", type=click.IntRange(min=1), default=2, show_default=True,
               help="--architectures: classes used to count parameters.")
 @click.option("--bands", type=click.IntRange(min=1), default=3, show_default=True,
               help="--architectures: input bands used to count parameters.")
-def models(architectures: bool, classes: int, bands: int) -> None:
+def models(architectures: bool, as_json: bool, classes: int, bands: int) -> None:
     """List the bundled models (give one by name: predict -m NAME) with their task, classes, bands, GSD and test
     figures, or with --architectures the architectures to train, with parameter counts."""
     if architectures:
@@ -24,9 +29,12 @@ def models(architectures: bool, classes: int, bands: int) -> None:
             n = count_parameters(create_model(entry.name, bands, classes))
             click.echo(f"{entry.name:<18} {entry.task:<15} {n / 1e6:8.2f}M params  {entry.description}")
         return
-    from geoclassify.models.bundled import BUNDLED, DEFAULT, bundled_path
+    from geoclassify.models.bundled import BUNDLED, DEFAULT, bundled_path, describe_bundled
     from geoclassify.models.files import read_model_card
 
+    if as_json:
+        click.echo(json.dumps([describe_bundled(name) for name in BUNDLED], indent=1))
+        return
     for name in BUNDLED:
         card = read_model_card(bundled_path(name))
         default = " (default)" if name == DEFAULT else ""
