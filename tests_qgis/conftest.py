@@ -20,6 +20,7 @@ sys.path.insert(0, str(PLUGIN_DIR))
 
 NAIP = ROOT / "examples" / "data" / "naip_farmland.tif"
 RGB_BYTE = ROOT / "tests" / "data" / "RGB.byte.tif"
+WHEELS = Path(__file__).resolve().parent / ".wheels"  # scripts/qgis_wheels.py's output (gitignored): deps/ a cache
 
 
 def cli_path() -> Path:
@@ -57,6 +58,22 @@ def cli_setting(provider, cli):
 
     yield set_cli_setting
     set_cli_setting(cli)
+
+
+@pytest.fixture(scope="session")
+def wheels(cli) -> tuple[Path, Path]:
+    """(the project's wheel, built now from the working tree; a folder of its core dependencies' wheels).
+
+    Made by scripts/qgis_wheels.py with the CLI's environment building the wheel; the dependencies are downloaded
+    (for this Python, the one the set-up uses) from the package index once, then reused from tests_qgis/.wheels.
+    """
+    builder = Path(cli).parent / "python"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "qgis_wheels.py"), "--out", str(WHEELS),
+                           "--builder", str(builder)], capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/qgis_wheels.py failed:\n{proc.stdout}\n{proc.stderr}")
+    wheel, deps = proc.stdout.split("\n")[:2]
+    return Path(wheel), Path(deps)
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,9 @@ def test_class_factory_registers_and_unregisters_the_provider(qgis_iface, qgis_p
     registered = registry.providerById("geoclassify")
     assert registered is not None and registered.name() == "geoclassify"
     assert sorted(a.id() for a in registered.algorithms()) == ["geoclassify:classify", "geoclassify:info",
-                                                                "geoclassify:polygonize"]
+                                                                "geoclassify:polygonize", "geoclassify:setup"]
     assert {a.displayName() for a in registered.algorithms()} == {"Classify raster", "Polygonize classification",
-                                                                   "Show model info"}
+                                                                   "Show model info", "Set up geoclassify"}
     plugin.unload()
     assert registry.providerById("geoclassify") is None
     plugin.initGui()  # leave it registered for the other tests
@@ -51,7 +51,7 @@ def test_classify_parameters(provider):
     alg = QgsApplication.processingRegistry().algorithmById("geoclassify:classify")
     params = {p.name(): p for p in alg.parameterDefinitions()}
     basic = [n for n, p in params.items() if not p.flags() & QgsProcessingParameterDefinition.FlagAdvanced]
-    assert basic == ["INPUT", "MODEL", "OUTPUT", "POLYGONS", "PROBABILITIES"]
+    assert basic == ["INPUT", "BUNDLED_MODEL", "MODEL", "OUTPUT", "POLYGONS", "PROBABILITIES"]
     assert {"BANDS", "STRIDE", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE", "MIN_AREA", "SIMPLIFY", "CLASSES",
             "NO_RESAMPLE"} <= set(params)
     assert params["MODEL"].flags() & QgsProcessingParameterDefinition.FlagOptional
@@ -77,7 +77,8 @@ def test_make_qgis_plugin_builds_an_installable_zip(tmp_path):
         names = zf.namelist()
         assert {n.split("/")[0] for n in names} == {"geoclassify_qgis"}  # one top folder: the plugin
         for needed in ("__init__.py", "metadata.txt", "plugin.py", "provider.py", "settings.py", "algorithms.py",
-                       "runner.py", "styling.py", "layers.py", "icon.svg", "LICENSE"):
+                       "runner.py", "styling.py", "layers.py", "catalog.py", "setup_env.py", "setup_algorithm.py",
+                       "icon.svg", "LICENSE"):
             assert f"geoclassify_qgis/{needed}" in names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         meta = zf.read("geoclassify_qgis/metadata.txt").decode()

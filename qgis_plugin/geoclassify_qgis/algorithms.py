@@ -1,7 +1,9 @@
 """The Processing algorithms: Classify raster, Polygonize classification, Show model info.
 
 Each one builds a `geoclassify` command line, runs it with runner.run_cli (progress bar, log, cancel) and,
-for layers, styles the outputs with the class names and colours stored in the classification raster.
+for layers, styles the outputs with the class names and colours stored in the classification raster. The
+bundled models are offered by name, as the CLI lists them (catalog.py); without a CLI the algorithms say how to
+set one up (setup_algorithm.py).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 import traceback
+from pathlib import Path
 
 from qgis.core import (
     QgsProcessing,
@@ -29,12 +32,13 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from . import runner
+from . import catalog, runner, setup_env
 from .layers import raster_file
 from .settings import ICON, cli_setting
 from .styling import ClassStyle, read_classes
 
 MODEL_FILTER = "geoclassify model files (*.safetensors *.onnx);;All files (*.*)"
+BUNDLED_MODEL, MODEL = "BUNDLED_MODEL", "MODEL"
 DEVICES = ["auto", "cpu", "cuda"]
 HELP_CLI = ("Runs the geoclassify command line tool in a subprocess: set where it is in Processing \u25b8 Options "
             "\u25b8 Providers \u25b8 geoclassify (empty: geoclassify on PATH). Cancel stops it at once and leaves "
@@ -52,7 +56,10 @@ def vector_target(destination: str) -> tuple[str, str | None]:
 
 
 class GeoclassifyAlgorithm(QgsProcessingAlgorithm):
-    """Shared parts: naming, optional parameters, running the CLI with the feedback object."""
+    """Shared parts: naming, optional parameters, the model choice, running the CLI with the feedback object."""
+
+    needs_cli = True  # checkParameterValues refuses to start without a CLI, saying how to set one up
+    models = catalog.Catalog()  # the bundled models offered (add_model_choice)
 
     def createInstance(self):  # noqa: N802
         return type(self)()
@@ -87,10 +94,43 @@ class GeoclassifyAlgorithm(QgsProcessingAlgorithm):
                 args += [flag, str(value)]
         return args
 
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """Without a geoclassify CLI, one message: where it was looked for and how to set it up."""
+        if self.needs_cli:
+            try:
+                runner.locate_cli(cli_setting())
+            except runner.CliNotFound as exc:
+                return False, str(exc)
+        return super().checkParameterValues(parameters, context)
+
+    def add_model_choice(self) -> None:
+        """The bundled models by name (the CLI's default first and preselected) and an optional model file."""
+        self.models = catalog.load_catalog(cli_setting())
+        names = self.models.names()
+        self._add(QgsProcessingParameterEnum(BUNDLED_MODEL, self.tr("Model"), options=names, defaultValue=names[0],
+                                             usesStaticStrings=True))
+        self._add(QgsProcessingParameterFile(MODEL, self.tr("Model file (optional; used instead of the model above)"),
+                                             QgsProcessingParameterFile.File, optional=True, fileFilter=MODEL_FILTER))
+
+    def chosen_model(self, parameters, context, feedback) -> tuple[str | None, catalog.BundledModel | None]:
+        """(what to give the CLI as the model: a file, a bundled name or None for its default, the bundled model)."""
+        model_file = self.parameterAsFile(parameters, MODEL, context)
+        if model_file:
+            return model_file, None
+        name = self.parameterAsEnumString(parameters, BUNDLED_MODEL, context) or self.models.names()[0]
+        if self.models.problem:  # the CLI did not list its models: its own default
+            feedback.pushInfo(self.models.problem)
+            return None, catalog.FALLBACK
+        return name, self.models.get(name)
+
+    def models_help(self) -> str:
+        return "Bundled models:\n" + "\n".join(f"\u2022 {m.summary()}" for m in self.models.models)
+
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:
             return self.process(parameters, context, feedback or QgsProcessingFeedback())
-        except (QgsProcessingException, runner.CliNotFound, runner.CliFailed, runner.Canceled) as exc:
+        except (QgsProcessingException, runner.CliNotFound, runner.CliFailed, runner.Canceled,
+                setup_env.SetupError) as exc:
             message = str(exc)
             # QGIS keeps the exception that leaves processAlgorithm for good: drop the locals (layers, context,
             # feedback) of the frames below, and of this one, so that they are not kept alive with it
@@ -119,7 +159,7 @@ class GeoclassifyAlgorithm(QgsProcessingAlgorithm):
 
 
 class ClassifyAlgorithm(GeoclassifyAlgorithm):
-    INPUT, MODEL, OUTPUT, POLYGONS, PROBABILITIES = "INPUT", "MODEL", "OUTPUT", "POLYGONS", "PROBABILITIES"
+    INPUT, OUTPUT, POLYGONS, PROBABILITIES = "INPUT", "OUTPUT", "POLYGONS", "PROBABILITIES"
 
     def name(self) -> str:
         return "classify"
@@ -129,16 +169,16 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
 
     def shortHelpString(self) -> str:  # noqa: N802
         return self.tr(
-            "Classifies a raster scene with a geoclassify model (default: the bundled agricultural / "
-            "non-agricultural model) into a classification raster (uint8 classes, nodata 255) styled with the "
-            "model's class names and colours. Optionally also the classes as polygons (categorized with the same "
-            "colours) and per-class probabilities. The scene is read window by window, so it can be of any size; "
-            "scenes at another pixel size than the model's are resampled on the fly.\n\n" + HELP_CLI)
+            "Classifies a raster scene with a geoclassify model (one of the bundled models, or a model file) into a "
+            "classification raster (uint8 classes, nodata 255) styled with the model's class names and colours. "
+            "Optionally also the classes as polygons (categorized with the same colours) and per-class "
+            "probabilities. The scene is read window by window, so it can be of any size; scenes at another pixel "
+            "size than the model's are resampled on the fly. A chip classifier gives one output pixel per stride: "
+            "by default a quarter of its chip, a map fine enough to read.\n\n") + self.models_help() + "\n\n" + HELP_CLI
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self._add(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
-        self._add(QgsProcessingParameterFile(self.MODEL, self.tr("Model file (empty: the bundled model)"),
-                                             QgsProcessingParameterFile.File, optional=True, fileFilter=MODEL_FILTER))
+        self.add_model_choice()
         self._add(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Classification")))
         self._add(QgsProcessingParameterVectorDestination(self.POLYGONS, self.tr("Polygons"),
                                                           QgsProcessing.TypeVectorPolygon, optional=True,
@@ -150,8 +190,8 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
                                                optional=True), advanced=True)
         integer = QgsProcessingParameterNumber.Integer
         double = QgsProcessingParameterNumber.Double
-        self._add(QgsProcessingParameterNumber("STRIDE", self.tr("Stride in pixels (chip classifiers; empty: the "
-                                                                 "chip size; smaller gives a finer map)"),
+        self._add(QgsProcessingParameterNumber("STRIDE", self.tr("Stride in pixels (chip classifiers; empty: a "
+                                                                 "quarter of the chip; smaller gives a finer map)"),
                                                integer, optional=True, minValue=1), advanced=True)
         self._add(QgsProcessingParameterNumber("TILE_SIZE", self.tr("Tile size in pixels (segmentation models)"),
                                                integer, optional=True, minValue=1), advanced=True)
@@ -175,7 +215,7 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
     def process(self, parameters, context, feedback) -> dict:
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         scene = raster_file(layer, context, feedback, "input raster")
-        model = self.parameterAsFile(parameters, self.MODEL, context)
+        model, bundled = self.chosen_model(parameters, context, feedback)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         polygons = self.parameterAsOutputLayer(parameters, self.POLYGONS, context) if self._given(
             parameters, self.POLYGONS) else ""
@@ -188,8 +228,8 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
             bands = self.parameterAsString(parameters, "BANDS", context).strip()
             if bands:
                 args += ["--bands", bands.replace(" ", "")]
-            args += self._number_args(parameters, context, [("STRIDE", "--stride", True),
-                                                            ("TILE_SIZE", "--tile-size", True),
+            args += self._stride_args(parameters, context, feedback, model, bundled)
+            args += self._number_args(parameters, context, [("TILE_SIZE", "--tile-size", True),
                                                             ("OVERLAP", "--overlap", True)])
             args += ["--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context) or 64),
                      "--device", DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]]
@@ -212,7 +252,8 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
             self.run_geoclassify(args, feedback, phases, staging)
             staging.commit()
         classes = read_classes(output)
-        ClassStyle.attach(context, output, classes)
+        label = bundled.name if bundled is not None else Path(model).stem if model else "default model"
+        ClassStyle.attach(context, output, classes, name=f"{self.tr('Classification')} ({label})")
         results = {self.OUTPUT: output}
         if polygons:
             ClassStyle.attach(context, polygons, classes)
@@ -220,6 +261,23 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
         if probabilities:
             results[self.PROBABILITIES] = probabilities
         return results
+
+    def _stride_args(self, parameters, context, feedback, model: str | None,
+                     bundled: catalog.BundledModel | None) -> list[str]:
+        """--stride as given, else a chip classifier's fine-map stride (the bundled model's, or its card's)."""
+        if self._given(parameters, "STRIDE"):
+            return ["--stride", str(self.parameterAsInt(parameters, "STRIDE", context))]
+        if bundled is not None:
+            stride = bundled.stride
+        elif model:
+            stride = catalog.model_file_stride(runner.locate_cli(cli_setting()), model)
+        else:
+            stride = None
+        if stride is None:
+            return []
+        feedback.pushInfo(f"stride {stride} scene pixels (a quarter of the model's chip: one output pixel per "
+                          f"{stride} x {stride}); set Stride for a finer or coarser map")
+        return ["--stride", str(stride)]
 
 
 class PolygonizeAlgorithm(GeoclassifyAlgorithm):
@@ -286,7 +344,7 @@ class PolygonizeAlgorithm(GeoclassifyAlgorithm):
 
 
 class ModelInfoAlgorithm(GeoclassifyAlgorithm):
-    MODEL, CARD = "MODEL", "CARD"
+    CARD = "CARD"
 
     def name(self) -> str:
         return "info"
@@ -295,17 +353,16 @@ class ModelInfoAlgorithm(GeoclassifyAlgorithm):
         return self.tr("Show model info")
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return self.tr("Shows the model card of a geoclassify model file (.safetensors or .onnx; empty: the bundled "
-                       "model): architecture, task, class names and colours, bands, normalisation, tile size, "
-                       "pixel size, provenance.\n\n" + HELP_CLI)
+        return self.tr("Shows the model card of a bundled model or of a geoclassify model file (.safetensors or "
+                       ".onnx): architecture, task, class names and colours, bands, normalisation, tile size, pixel "
+                       "size, provenance.\n\n") + self.models_help() + "\n\n" + HELP_CLI
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        self._add(QgsProcessingParameterFile(self.MODEL, self.tr("Model file (empty: the bundled model)"),
-                                             QgsProcessingParameterFile.File, optional=True, fileFilter=MODEL_FILTER))
+        self.add_model_choice()
         self.addOutput(QgsProcessingOutputString(self.CARD, self.tr("Model card")))
 
     def process(self, parameters, context, feedback) -> dict:
-        model = self.parameterAsFile(parameters, self.MODEL, context)
+        model, _ = self.chosen_model(parameters, context, feedback)
         result = self.run_geoclassify(["info", *([model] if model else [])], feedback, {})
         card = "\n".join(result.stdout).strip()
         for line in card.splitlines():

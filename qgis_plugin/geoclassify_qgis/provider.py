@@ -7,6 +7,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import ClassifyAlgorithm, ModelInfoAlgorithm, PolygonizeAlgorithm
 from .settings import CLI_SETTING, ICON, SETTING_DESCRIPTION
+from .setup_algorithm import SetupAlgorithm
 
 
 class GeoclassifyProvider(QgsProcessingProvider):
@@ -32,7 +33,7 @@ class GeoclassifyProvider(QgsProcessingProvider):
             ProcessingConfig.settingIcons[self.name()] = self.icon()
             ProcessingConfig.addSetting(Setting(self.name(), CLI_SETTING, SETTING_DESCRIPTION, "",
                                                 valuetype=Setting.FILE,
-                                                placeholder="empty: geoclassify on PATH"))
+                                                placeholder="empty: geoclassify on PATH; Set up geoclassify sets it"))
             ProcessingConfig.readSettings()
         except ImportError:
             pass
@@ -49,7 +50,7 @@ class GeoclassifyProvider(QgsProcessingProvider):
             pass
 
     def loadAlgorithms(self) -> None:  # noqa: N802
-        for alg in (ClassifyAlgorithm(), PolygonizeAlgorithm(), ModelInfoAlgorithm()):
+        for alg in (ClassifyAlgorithm(), PolygonizeAlgorithm(), ModelInfoAlgorithm(), SetupAlgorithm()):
             self.addAlgorithm(alg)
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802

@@ -7,9 +7,10 @@ plugin only builds a command line and reads what the subprocess writes.
   a Python interpreter or a Python environment folder) or from PATH; `CliNotFound` with a how-to otherwise.
 - `Staging`: outputs are written into a hidden folder beside each target and moved into place only
   after the CLI succeeded, so a failed or cancelled run leaves nothing at (or beside) the targets.
+- `stream_process(...)`: runs a program, hands its output lines to the caller and kills it (with its children)
+  as soon as the caller says it was cancelled; `run_cli` and the set-up's pip (setup_env.py) run on it.
 - `run_cli(...)`: runs the command with `--progress-format json`, turns its JSON progress lines into a
-  percentage, passes the other lines on as log lines, and kills the process as soon as the caller says
-  it was cancelled.
+  percentage and passes the other lines on as log lines.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from typing import Callable, Iterable, Sequence
 
 SETTING_HELP = ("Processing \u25b8 Options \u25b8 Providers \u25b8 geoclassify \u25b8 "
                 "\u201cgeoclassify executable or Python environment\u201d")
-INSTALL_HELP = ("Install geoclassify into a Python environment of its own (it needs PyTorch, which QGIS does not "
-                "load): run `make setup` in a clone of the geoclassify repository (it makes .venv there), or "
-                "python3 -m venv ~/geoclassify-env && ~/geoclassify-env/bin/pip install <the clone>. Then set the "
-                f"path of that environment, or of its geoclassify executable, in {SETTING_HELP}, or put "
-                "geoclassify on the PATH QGIS starts with.")
+SETUP_HELP = "Processing Toolbox \u25b8 geoclassify \u25b8 Set up geoclassify"
+INSTALL_HELP = (f"To set it up from QGIS, run {SETUP_HELP}: it installs geoclassify into a Python environment in "
+                "your QGIS profile (from the package index, or from wheel files for an offline machine) and sets "
+                "the path. Or install it yourself into a Python environment of its own: `make setup` in a clone of "
+                "the geoclassify repository (it makes .venv there), or python3 -m venv ~/geoclassify-env && "
+                "~/geoclassify-env/bin/pip install geoclassify; then set the path of that environment, or of its "
+                f"geoclassify executable, in {SETTING_HELP}, or put geoclassify on the PATH QGIS starts with.")
 POLL_SECONDS = 0.1  # how often the cancel flag is checked
 
 
@@ -267,6 +270,66 @@ def error_message(lines: Sequence[str], returncode: int) -> str:
     return f"geoclassify exited with code {returncode}" + (f":\n{tail}" if tail else "")
 
 
+def popen_options() -> dict:
+    """Popen arguments for a child that can be killed as a whole: its own process group (session), no console."""
+    if sys.platform == "win32":
+        return {"creationflags": getattr(subprocess, "CREATE_NO_WINDOW", 0) | subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+def stream_process(argv: Sequence[str], on_line: Callable[[str, str], None], *,
+                   is_canceled: Callable[[], bool] = lambda: False, canceled_message: str = "cancelled",
+                   env: dict[str, str] | None = None, cwd: str | None = None,
+                   on_start: Callable[[subprocess.Popen], None] = lambda proc: None,
+                   on_poll: Callable[[], None] = lambda: None) -> int:
+    """Run `argv` to its end and return its exit code; each line it writes goes to `on_line(tag, line)`.
+
+    `tag` is "out" (stdout) or "err" (stderr); lines are split at \\n and \\r (progress bars). `is_canceled` and
+    `on_poll` are called every POLL_SECONDS: when `is_canceled` turns true the process and its children are killed
+    at once and Canceled(`canceled_message`) is raised. OSError if the program cannot be started.
+    """
+    proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=cli_environment() if env is None else env, cwd=cwd, **popen_options())
+    on_start(proc)
+    lines: queue.Queue = queue.Queue()
+    for stream, tag in ((proc.stdout, "out"), (proc.stderr, "err")):
+        threading.Thread(target=_pump, args=(stream, tag, lines), daemon=True).start()
+
+    def check_canceled() -> None:
+        if is_canceled():
+            _kill(proc)
+            proc.wait()
+            raise Canceled(canceled_message)
+
+    open_streams = 2
+    try:
+        while open_streams:
+            check_canceled()
+            on_poll()
+            try:
+                tag, line = lines.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if line is None:
+                open_streams -= 1
+            else:
+                on_line(tag, line)
+        while proc.poll() is None:  # streams closed; the process is about to exit
+            check_canceled()
+            time.sleep(POLL_SECONDS / 10)
+    except BaseException:
+        _kill(proc)
+        proc.wait()
+        raise
+    finally:
+        for stream in (proc.stdout, proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+    return proc.returncode
+
+
 def run_cli(command: Sequence[str], args: Iterable[str], *, on_log: Callable[[str], None] = lambda line: None,
             on_progress: Callable[[float], None] = lambda pct: None,
             on_phase: Callable[[str], None] = lambda phase: None,
@@ -282,67 +345,30 @@ def run_cli(command: Sequence[str], args: Iterable[str], *, on_log: Callable[[st
     argv = [*command, "--progress-format", "json", *args]
     progress = Progress(phases or {"predict": 1.0})
     start = time.monotonic()
-    kwargs: dict = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                        env=cli_environment(), cwd=cwd)
-    if sys.platform == "win32":
-        kwargs["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0) | subprocess.CREATE_NEW_PROCESS_GROUP
-    else:
-        kwargs["start_new_session"] = True  # its own process group, killed as a whole on cancel
-    try:
-        proc = subprocess.Popen(argv, **kwargs)
-    except OSError as exc:
-        raise CliNotFound(f"cannot start {argv[0]}: {exc.strerror or exc}. {INSTALL_HELP}") from None
-    on_start(proc)
-    lines: queue.Queue = queue.Queue()
-    readers = [threading.Thread(target=_pump, args=(proc.stdout, "out", lines), daemon=True),
-               threading.Thread(target=_pump, args=(proc.stderr, "err", lines), daemon=True)]
-    for reader in readers:
-        reader.start()
     stdout: list[str] = []
     log: list[str] = []
-    open_streams = 2
-    phase = None
+    phase: list[str] = []
+
+    def on_line(tag: str, line: str) -> None:
+        if tag == "out":
+            stdout.append(line)
+        elif (record := _progress_record(line)) is not None:
+            if record["progress"] not in phase[-1:]:
+                phase.append(record["progress"])
+                on_phase(record["progress"])
+            pct = progress.update(record)
+            if pct is not None:
+                on_progress(pct)
+        elif line.strip():
+            log.append(line)
+            on_log(line)
+
     try:
-        while open_streams:
-            if is_canceled():
-                _kill(proc)
-                proc.wait()
-                raise Canceled("cancelled: geoclassify was stopped and nothing was written")
-            try:
-                tag, line = lines.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                continue
-            if line is None:
-                open_streams -= 1
-            elif tag == "out":
-                stdout.append(line)
-            elif (record := _progress_record(line)) is not None:
-                if record["progress"] != phase:
-                    phase = record["progress"]
-                    on_phase(phase)
-                pct = progress.update(record)
-                if pct is not None:
-                    on_progress(pct)
-            elif line.strip():
-                log.append(line)
-                on_log(line)
-        while proc.poll() is None:  # streams closed; the process is about to exit
-            if is_canceled():
-                _kill(proc)
-                proc.wait()
-                raise Canceled("cancelled: geoclassify was stopped and nothing was written")
-            time.sleep(POLL_SECONDS / 10)
-    except BaseException:
-        _kill(proc)
-        proc.wait()
-        raise
-    finally:
-        for stream in (proc.stdout, proc.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
-    if proc.returncode != 0:
-        raise CliFailed(error_message(log + stdout, proc.returncode))
+        returncode = stream_process(argv, on_line, is_canceled=is_canceled, cwd=cwd, on_start=on_start,
+                                    canceled_message="cancelled: geoclassify was stopped and nothing was written")
+    except OSError as exc:
+        raise CliNotFound(f"cannot start {argv[0]}: {exc.strerror or exc}. {INSTALL_HELP}") from None
+    if returncode != 0:
+        raise CliFailed(error_message(log + stdout, returncode))
     on_progress(100.0)
     return RunResult(stdout, log, time.monotonic() - start)

@@ -1,10 +1,12 @@
-"""The plugin's settings: the icon, and where the geoclassify CLI is (Processing ▸ Options ▸ Providers)."""
+"""The plugin's settings: the icon, where the geoclassify CLI is (Processing ▸ Options ▸ Providers), and the folder
+in the QGIS profile where "Set up geoclassify" makes its Python environments."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from qgis.core import QgsSettings
+from qgis.core import QgsApplication, QgsSettings
 
 CLI_SETTING = "GEOCLASSIFY_CLI"
 SETTING_KEY = "Processing/Configuration/" + CLI_SETTING
@@ -36,3 +38,8 @@ def set_cli_setting(value: str) -> None:
             ProcessingConfig.settings[CLI_SETTING].value = value
     except ImportError:
         pass
+
+
+def environments_root() -> Path:
+    """The folder of the Python environments "Set up geoclassify" makes: geoclassify/ in the QGIS profile."""
+    return Path(QgsApplication.qgisSettingsDirPath()) / "geoclassify"
