@@ -51,16 +51,19 @@ $(QGIS_STAMP): | qgis-deps
 	$(QGIS_VENV)/bin/python -m pip install --quiet 'pytest>=8' 'pytest-qgis>=5,<6'
 	touch $(QGIS_STAMP)
 
-# The plugin's tests in a real QGIS (its own Python), calling the CLI of .venv
+# The plugin's tests in a real QGIS (its own Python), calling the CLI of .venv; the set-up tests build the project's
+# wheel and fetch its core dependencies' wheels once into tests_qgis/.wheels (scripts/qgis_wheels.py)
 test-qgis: setup qgis-deps $(QGIS_STAMP)
 	rm -rf tests_qgis/.qgis-settings  # pytest-qgis's QGIS profile: start from a fresh one
 	QT_QPA_PLATFORM=offscreen GEOCLASSIFY_TEST_CLI=$(CURDIR)/$(BIN)/geoclassify \
 		$(QGIS_VENV)/bin/python -m pytest -q tests_qgis
 
-# docs/qgis_plugin.png: QGIS desktop under Xvfb with the plugin's outputs
+# docs/qgis_plugin.png (the plugin's outputs) and docs/qgis_setup.png (Set up geoclassify, offline from the project's
+# wheel and its dependencies' wheels): QGIS desktop under Xvfb
 qgis-screenshot: setup qgis-deps
 	@dpkg -s xvfb >/dev/null 2>&1 || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb
-	GEOCLASSIFY_CLI=$(CURDIR)/$(BIN)/geoclassify scripts/qgis_screenshot.sh docs/qgis_plugin.png
+	GEOCLASSIFY_CLI=$(CURDIR)/$(BIN)/geoclassify scripts/qgis_screenshot.sh docs/qgis_plugin.png map
+	GEOCLASSIFY_CLI=$(CURDIR)/$(BIN)/geoclassify scripts/qgis_screenshot.sh docs/qgis_setup.png setup
 
 clean:
 	rm -rf $(VENV) $(QGIS_VENV) out dist

@@ -1,8 +1,12 @@
-"""Run inside QGIS desktop by scripts/qgis_screenshot.sh (`qgis --code`): classify, show, screenshot, quit.
+"""Run inside QGIS desktop by scripts/qgis_screenshot.sh (`qgis --code`): do something, screenshot, quit.
 
-Adds the demo scene, runs the plugin's "Classify raster" through Processing (as the toolbox does, loading the
-outputs with their styles), opens the Processing toolbox on the geoclassify provider, waits for the map to be
-drawn and saves a picture of the main window to $GEOCLASSIFY_SCREENSHOT.
+$GEOCLASSIFY_SCREENSHOT_MODE:
+- map (default): adds the demo scene, runs the plugin's "Classify raster" through Processing (as the toolbox does,
+  loading the outputs with their styles), opens the Processing toolbox on the geoclassify provider, waits for the
+  map to be drawn and saves a picture of the main window to $GEOCLASSIFY_SCREENSHOT;
+- setup: opens the "Set up geoclassify" dialog with the wheel $GEOCLASSIFY_SCREENSHOT_WHEEL and the folder of
+  wheels $GEOCLASSIFY_SCREENSHOT_WHEELS (an offline set-up), runs it as the Run button does and, once it has
+  finished, saves a picture of the dialog (its log) to $GEOCLASSIFY_SCREENSHOT.
 """
 
 import os
@@ -12,10 +16,11 @@ from pathlib import Path
 
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt.QtCore import QTimer
-from qgis.PyQt.QtWidgets import QDockWidget
+from qgis.PyQt.QtWidgets import QDockWidget, QTextEdit
 from qgis.utils import iface
 
 OUT = os.environ["GEOCLASSIFY_SCREENSHOT"]
+MODE = os.environ.get("GEOCLASSIFY_SCREENSHOT_MODE", "map")
 DATA = Path(os.environ["GEOCLASSIFY_SCREENSHOT_DATA"])
 SCENE = Path(os.environ["GEOCLASSIFY_REPO"]) / "examples" / "data" / "naip_farmland.tif"
 
@@ -92,4 +97,35 @@ def shoot() -> None:
         fail()
 
 
-QTimer.singleShot(3000, classify)
+def set_up() -> None:
+    """The set-up dialog, run as its Run button does; kept open when it has finished (its log shown)."""
+    try:
+        import processing
+        from processing.core.ProcessingConfig import ProcessingConfig
+
+        ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
+        dialog = processing.createAlgorithmDialog("geoclassify:setup", {
+            "WHEEL": os.environ["GEOCLASSIFY_SCREENSHOT_WHEEL"], "FOLDER": os.environ["GEOCLASSIFY_SCREENSHOT_WHEELS"]})
+        KEEP.append(dialog)
+        dialog.resize(1100, 820)
+        dialog.show()
+        dialog.algorithmFinished.connect(lambda ok, results: QTimer.singleShot(1500, lambda: shoot_dialog(dialog, ok)))
+        QTimer.singleShot(1500, dialog.runAlgorithm)
+    except Exception:  # noqa: BLE001
+        fail()
+
+
+def shoot_dialog(dialog, ok: bool) -> None:
+    try:
+        if not ok:
+            print(dialog.findChild(QTextEdit, "txtLog").toPlainText())
+            raise RuntimeError("the set-up failed")
+        if not dialog.grab().save(OUT):
+            raise RuntimeError(f"cannot save {OUT}")
+        os._exit(0)
+    except Exception:  # noqa: BLE001
+        fail()
+
+
+KEEP: list = []  # the dialog lives as long as QGIS
+QTimer.singleShot(3000, set_up if MODE == "setup" else classify)

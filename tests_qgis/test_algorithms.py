@@ -23,6 +23,8 @@ class Recorder(QgsProcessingFeedback):
         self.errors: list[str] = []
         self.infos: list[str] = []
         self.commands: list[str] = []
+        self.steps: list[str] = []
+        self.consoles: list[str] = []
         self.percents: list[float] = []
         self.cancel_above = cancel_above
         self.canceled_at: float | None = None
@@ -42,6 +44,12 @@ class Recorder(QgsProcessingFeedback):
 
     def pushCommandInfo(self, info):  # noqa: N802
         self.commands.append(info)
+
+    def setProgressText(self, text):  # noqa: N802
+        self.steps.append(text)
+
+    def pushConsoleInfo(self, info):  # noqa: N802
+        self.consoles.append(info)
 
 
 @pytest.fixture(autouse=True)

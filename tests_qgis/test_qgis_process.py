@@ -49,7 +49,7 @@ def qgis_process(env: dict, *args: str, check: bool = True) -> subprocess.Comple
 def test_qgis_process_lists_the_algorithms(qgis_env):
     listing = qgis_process(qgis_env, "list").stdout
     for alg in ("geoclassify:classify\tClassify raster", "geoclassify:polygonize\tPolygonize classification",
-                "geoclassify:info\tShow model info"):
+                "geoclassify:info\tShow model info", "geoclassify:setup\tSet up geoclassify"):
         assert alg in listing
 
 
@@ -74,6 +74,9 @@ def test_qgis_process_classify_equals_the_cli(qgis_env, cli, naip, tmp_path):
 def test_qgis_process_info_and_a_failure(qgis_env, naip, tmp_path):
     card = _json(qgis_process(qgis_env, "--json", "run", "geoclassify:info").stdout)
     assert "classes: 0=non_agricultural, 1=agricultural" in card["results"]["CARD"]
+    card = _json(qgis_process(qgis_env, "--json", "run", "geoclassify:info", "--", "BUNDLED_MODEL=aerial-landcover")
+                 .stdout)  # a bundled model by name
+    assert "task: segmentation" in card["results"]["CARD"]
     failed = qgis_process(qgis_env, "run", "geoclassify:classify", "--", f"INPUT={naip}",
                           f"MODEL={tmp_path / 'missing.safetensors'}", f"OUTPUT={tmp_path / 'c.tif'}", check=False)
     assert failed.returncode != 0

@@ -83,7 +83,9 @@ def test_set_up_from_local_wheels(setup_result):
     assert in_environment(environment, "import qgis").returncode != 0
     assert "include-system-site-packages = false" in (environment / "pyvenv.cfg").read_text()
     # progress: steps in the log, pip's lines in the console log, a bar that moves to 100
-    assert any(line.startswith("installing ") and "packages" in line for line in feedback.infos)
+    assert feedback.steps[0] == "finding a Python interpreter" and "checking the geoclassify command" in feedback.steps
+    assert any(line.startswith("installing ") and line.endswith(" packages") for line in feedback.steps)
+    assert any(line.startswith("Successfully installed ") for line in feedback.consoles)  # pip's own lines
     assert any(f"geoclassify {result['VERSION']} is set up in {environment}" in line for line in feedback.infos)
     assert feedback.percents[-1] == 100 and len({round(p) for p in feedback.percents if 10 < p < 95}) >= 5
     assert seconds < 300

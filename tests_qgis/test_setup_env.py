@@ -75,11 +75,13 @@ def test_pip_lines_as_steps_and_progress(tmp_path):
         if step:
             steps.append(step)
             percents.append(progress.percent)
-    assert steps == ["collecting geoclassify-0.2.0-py3-none-any.whl", "collecting numpy>=1.24",
-                     "downloading numpy-2.4.6-cp311-cp311-manylinux_2_28_x86_64.whl (16.9 MB)",
-                     "collecting rasterio>=1.3", "collecting affine", "building affine", "installing 4 packages",
-                     "installed"]
-    assert percents == sorted(percents) and 10 < percents[0] < percents[4] < 50 == percents[-2] and percents[-1] == 95
+    assert steps == ["installing 4 packages", "installed"] and percents == [50, 95]
+    progress = setup_env.PipProgress(site)
+    collecting = []
+    for line in PIP_LINES[:7]:
+        progress.feed(line)
+        collecting.append(progress.percent)
+    assert collecting == sorted(collecting) and 10 < collecting[1] < collecting[-1] < 50  # 4 packages collected
     progress = setup_env.PipProgress(site)
     progress.feed(PIP_LINES[-2])
     assert progress.poll() == 50

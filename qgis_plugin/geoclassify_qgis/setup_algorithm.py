@@ -92,11 +92,7 @@ class SetupAlgorithm(GeoclassifyAlgorithm):
         root = environments_root()
         feedback.pushInfo(f"setting up {source.describe()} in {root}")
 
-        def step(text: str) -> None:
-            feedback.setProgressText(text)
-            feedback.pushInfo(text)
-
-        calls = setup_env.Callbacks(on_step=step, on_detail=feedback.setProgressText, on_progress=feedback.setProgress,
+        calls = setup_env.Callbacks(on_step=feedback.setProgressText, on_progress=feedback.setProgress,
                                     on_log=feedback.pushConsoleInfo, is_canceled=feedback.isCanceled)
         installed = setup_env.install(source, root, self.parameterAsFile(parameters, self.PYTHON, context), calls)
         previous = cli_setting()

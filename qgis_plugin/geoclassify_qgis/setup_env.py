@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -103,15 +103,15 @@ class Source:
 
     def requirement(self) -> str:
         extras = f"[{','.join(self.extras)}]" if self.extras else ""
-        return (str(Path(self.wheel).resolve()) if self.wheel else "geoclassify") + extras
+        return (os.path.abspath(self.wheel) if self.wheel else "geoclassify") + extras
 
     def pip_args(self) -> list[str]:
         """What follows `pip install`: where to look, then the requirement."""
         args: list[str] = []
         if self.folder:
-            args += ["--no-index", "--find-links", str(Path(self.folder).resolve())]
+            args += ["--no-index", "--find-links", os.path.abspath(self.folder)]
         elif self.wheel:  # its dependencies from the index, or from wheels beside it
-            args += ["--find-links", str(Path(self.wheel).resolve().parent)]
+            args += ["--find-links", os.path.dirname(os.path.abspath(self.wheel))]
         if self.index_url:
             args += ["--index-url", self.index_url]
         return [*args, self.requirement()]
@@ -204,22 +204,16 @@ class PipProgress:
         return sum(1 for _ in self.site_packages.glob("*.dist-info"))
 
     def feed(self, line: str) -> str | None:
-        """Take one pip line; return a step to show ("collecting numpy"), or None."""
+        """Take one pip line (the percentage moves); return a step to show, or None (pip's line says it all)."""
         text = line.strip()
-        if match := re.match(r"^(?:Collecting|Processing) (\S+)", text):
+        if re.match(r"^(?:Collecting|Processing) \S", text):
             self.collected += 1
             self.percent = self.COLLECT + (self.INSTALL - self.COLLECT) * (1 - 0.9 ** self.collected)
-            return f"collecting {Path(match.group(1)).name}"
-        if match := re.match(r"^Downloading (\S+)(?: \((.+)\))?", text):
-            return f"downloading {match.group(1).rsplit('/', 1)[-1]}" + (f" ({match.group(2)})" if match.group(2)
-                                                                          else "")
-        if match := re.match(r"^Building wheels for collected packages: (.+)$|^Building wheel for (\S+)", text):
-            return f"building {match.group(1) or match.group(2)}"
-        if text.startswith("Installing collected packages:"):
+        elif text.startswith("Installing collected packages:"):
             self.to_install = len([p for p in text.split(":", 1)[1].split(",") if p.strip()])
             self.percent = self.INSTALL
             return f"installing {self.to_install} packages"
-        if text.startswith("Successfully installed"):
+        elif text.startswith("Successfully installed"):
             self.percent = self.DONE
             return "installed"
         return None
@@ -258,13 +252,13 @@ class Installed:
 
 @dataclass
 class Callbacks:
-    """How the set-up reports: steps, pip's own steps, a percentage, pip's lines, and whether it was cancelled."""
+    """How the set-up reports: steps, a percentage, pip's lines, and whether it was cancelled."""
 
     on_step: Callable[[str], None] = lambda step: None
-    on_detail: Callable[[str], None] = lambda step: None
     on_progress: Callable[[float], None] = lambda percent: None
     on_log: Callable[[str], None] = lambda line: None
     is_canceled: Callable[[], bool] = lambda: False
+    folder: str | None = None  # where the programs run (install: ROOT)
 
 
 @contextmanager
@@ -335,7 +329,8 @@ def _new_folder(root: Path) -> Path:
 
 def _run(argv: list[str], calls: Callbacks, on_line: Callable[[str], None],
          on_poll: Callable[[], None] = lambda: None) -> tuple[int, list[str]]:
-    """Run a step's program (cancellable); (exit code, its output lines)."""
+    """Run a step's program (cancellable) in the folder of the environments (not QGIS's working folder, where a
+    folder named geoclassify could stand for the package); (exit code, its output lines)."""
     lines: list[str] = []
 
     def take(tag: str, line: str) -> None:
@@ -345,7 +340,7 @@ def _run(argv: list[str], calls: Callbacks, on_line: Callable[[str], None],
     calls.on_log(shlex.join(argv))
     try:
         code = runner.stream_process(argv, take, is_canceled=calls.is_canceled, canceled_message=CANCELED,
-                                     on_poll=on_poll)
+                                     on_poll=on_poll, cwd=calls.folder)
     except OSError as exc:
         raise SetupError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
     return code, lines
@@ -375,8 +370,8 @@ def _pip_install(env_python: Path, environment: Path, source: Source, calls: Cal
         calls.on_log(line)
         step = progress.feed(line)
         if step:
-            (calls.on_step if step.startswith("install") else calls.on_detail)(step)
-            calls.on_progress(progress.percent)
+            calls.on_step(step)
+        calls.on_progress(progress.percent)
 
     def on_poll() -> None:
         if time.monotonic() - last_poll[0] >= 0.5:
@@ -404,7 +399,7 @@ def install(source: Source, root: Path, python: str = "", calls: Callbacks | Non
 
     Raises SetupError (with pip's reason) or Canceled.
     """
-    calls = calls or Callbacks()
+    calls = replace(calls or Callbacks(), folder=str(root))
     source.check()
     start = time.monotonic()
     root.mkdir(parents=True, exist_ok=True)
