@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import read_raster, run_cli
 from qgis.core import QgsApplication
-from test_algorithms import Recorder, _cmdline_has, run, run_fails
+from test_algorithms import Recorder, _cmdline_has, run, run_fails, run_task
 
 from geoclassify_qgis import catalog, setup_env
 from geoclassify_qgis.settings import cli_setting, environments_root, set_cli_setting
@@ -45,22 +45,35 @@ def in_environment(environment: Path, code: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+def model_options() -> list[str]:
+    """The models the registered Classify raster offers (what the toolbox's dialog shows)."""
+    alg = QgsApplication.processingRegistry().algorithmById("geoclassify:classify")
+    return alg.parameterDefinition("BUNDLED_MODEL").options()
+
+
 @pytest.fixture(scope="module")
-def setup_result(provider, cli, wheels):
-    """One offline set-up from the wheels; the CLI setting is put back afterwards."""
+def setup_result(provider, cli, wheels, tmp_path_factory):
+    """One offline set-up from the wheels, as on a first run: no CLI before it. The CLI setting is put back after."""
     wheel, deps = wheels
-    feedback = Recorder()
-    started = time.monotonic()
-    with pytest.MonkeyPatch.context() as patch:
-        only_the_given_wheels(patch)
-        result = run("setup", {"WHEEL": str(wheel), "FOLDER": str(deps)}, feedback)
-    seconds = time.monotonic() - started
-    environment = Path(result["ENVIRONMENT"])
-    size = subprocess.run(["du", "-sh", str(environment)], capture_output=True, text=True).stdout.split()[0]
-    print(f"\nset-up from local wheels: {seconds:.1f} s, environment {size} ({environment})")
-    yield result, feedback, seconds
-    set_cli_setting(cli)
-    catalog.clear_cache()
+    registry = QgsApplication.processingRegistry()
+    set_cli_setting(str(tmp_path_factory.mktemp("nothing") / "geoclassify"))
+    try:
+        registry.providerById("geoclassify").refreshAlgorithms()
+        assert model_options() == [catalog.DEFAULT_NAME]  # no CLI: the default model alone
+        feedback = Recorder()
+        started = time.monotonic()
+        with pytest.MonkeyPatch.context() as patch:
+            only_the_given_wheels(patch)
+            result = run("setup", {"WHEEL": str(wheel), "FOLDER": str(deps)}, feedback)
+        seconds = time.monotonic() - started
+        environment = Path(result["ENVIRONMENT"])
+        size = subprocess.run(["du", "-sh", str(environment)], capture_output=True, text=True).stdout.split()[0]
+        print(f"\nset-up from local wheels: {seconds:.1f} s, environment {size} ({environment})")
+        yield result, feedback, seconds
+    finally:
+        set_cli_setting(cli)
+        catalog.clear_cache()
+        registry.providerById("geoclassify").refreshAlgorithms()
 
 
 def test_set_up_from_local_wheels(setup_result):
@@ -94,9 +107,9 @@ def test_set_up_from_local_wheels(setup_result):
 def test_the_algorithms_run_through_the_new_environment(setup_result, cli, naip, tmp_path):
     """The demo scene with the defaults (the default model, its fine-map stride) equals the CLI's ONNX output."""
     result, _, _ = setup_result
-    alg = QgsApplication.processingRegistry().algorithmById("geoclassify:classify")  # reloaded after the set-up
-    assert alg.parameterDefinition("BUNDLED_MODEL").options() == catalog.load_catalog(cli_setting()).names()
     assert catalog.load_catalog(cli_setting()).problem is None
+    assert model_options() == catalog.load_catalog(cli_setting()).names()  # reloaded after the set-up: the CLI's
+    assert len(model_options()) == 3
     feedback = Recorder()
     out = tmp_path / "classes.tif"
     run("classify", {"INPUT": str(naip), "OUTPUT": str(out)}, feedback)
@@ -169,14 +182,19 @@ def test_bad_input_is_refused_before_any_work(setup_result, params, message):
     assert listing(root) == before and cli_setting() == setting
 
 
-def test_a_second_set_up_replaces_the_first(setup_result, wheels):
-    """Last in this module: the new environment is set and works, the earlier one is removed."""
+def test_a_second_set_up_in_a_background_task_replaces_the_first(setup_result, wheels, tmp_path):
+    """Last in this module. As the dialog runs it (a task on QGIS's task manager, then postProcess in the main
+    thread), from a QGIS whose setting points nowhere: set, working, listing its models; the earlier one removed."""
     result, _, _ = setup_result
     wheel, deps = wheels
     first = Path(result["ENVIRONMENT"])
-    feedback = Recorder()
-    second = Path(run("setup", {"WHEEL": str(wheel), "FOLDER": str(deps)}, feedback)["ENVIRONMENT"])
+    set_cli_setting(str(tmp_path / "gone"))
+    QgsApplication.processingRegistry().providerById("geoclassify").refreshAlgorithms()
+    assert model_options() == [catalog.DEFAULT_NAME]
+    done = run_task("geoclassify:setup", {"WHEEL": str(wheel), "FOLDER": str(deps)})
+    assert done["ok"], done
+    second = Path(done["results"]["ENVIRONMENT"])
     assert second != first and not first.exists() and second.is_dir()
     assert cli_setting() == str(second) and listing(environments_root()) == [".setup.lock", second.name]
-    assert any(f"removed the environment of an earlier set-up: {first}" in line for line in feedback.infos)
+    assert len(model_options()) == 3  # the provider was reloaded with the new CLI's models
     assert "classes: 0=non_agricultural, 1=agricultural" in run("info", {})["CARD"]
