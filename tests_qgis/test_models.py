@@ -82,6 +82,7 @@ def test_without_a_cli_the_algorithms_load_and_point_to_the_set_up(cli_setting, 
     cli_setting(str(tmp_path / "no such env"))
     alg = QgsApplication.processingRegistry().createAlgorithmById("geoclassify:classify")
     assert alg is not None and alg.parameterDefinition("BUNDLED_MODEL").options() == ["agri-s2-rgb"]
+    assert "Only the default model is listed" in alg.shortHelpString() and "Set up geoclassify" in alg.shortHelpString()
     message = run_fails("classify", {"INPUT": str(small_scene), "BUNDLED_MODEL": "aerial-scenes",
                                      "OUTPUT": str(tmp_path / "c.tif")})
     assert "Set up geoclassify" in message and "does not exist" in message

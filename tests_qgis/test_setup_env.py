@@ -131,6 +131,8 @@ def test_one_set_up_at_a_time_and_leftovers(tmp_path):
         (folder / "bin").mkdir(parents=True)
     (done / setup_env.MARKER).write_text("{}")
     (tmp_path / "mine").mkdir()  # not made by a set-up: never touched
+    with setup_env.one_setup_at_a_time(tmp_path):  # another set-up is running: nothing is removed
+        assert setup_env.remove_previous(tmp_path, keep=tmp_path / "env-3") == []
+    assert setup_env.remove_previous(tmp_path, keep=tmp_path / "env-3") == [done]  # not the unfinished one
     assert setup_env.remove_incomplete(tmp_path) == [half]
-    assert setup_env.remove_previous(tmp_path, keep=tmp_path / "env-3") == [done]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".setup.lock", "mine"]

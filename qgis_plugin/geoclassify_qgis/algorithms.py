@@ -124,7 +124,8 @@ class GeoclassifyAlgorithm(QgsProcessingAlgorithm):
         return name, self.models.get(name)
 
     def models_help(self) -> str:
-        return "Bundled models:\n" + "\n".join(f"\u2022 {m.summary()}" for m in self.models.models)
+        text = "Bundled models:\n" + "\n".join(f"\u2022 {m.summary()}" for m in self.models.models)
+        return text + (f"\n(Only the default model is listed: {self.models.problem})" if self.models.problem else "")
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         try:

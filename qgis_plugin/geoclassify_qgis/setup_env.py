@@ -296,10 +296,18 @@ def remove_incomplete(root: Path) -> list[Path]:
 
 
 def remove_previous(root: Path, keep: Path) -> list[Path]:
-    """Remove the environments earlier set-ups made in ROOT, all but `keep` (only folders this module made)."""
-    removed = [p for p in environments(root) if p.resolve() != keep.resolve()]
-    for path in removed:
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove the finished environments of earlier set-ups in ROOT, all but `keep`.
+
+    Only folders this module made and finished (with the marker), under the set-up lock: a set-up running in
+    another QGIS keeps its folder (and while one runs, nothing is removed: [] is returned).
+    """
+    try:
+        with one_setup_at_a_time(root):
+            removed = [p for p in environments(root) if (p / MARKER).is_file() and p.resolve() != keep.resolve()]
+            for path in removed:
+                shutil.rmtree(path, ignore_errors=True)
+    except SetupError:
+        return []
     return removed
 
 
