@@ -13,10 +13,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml geoclassify/version.py
+$(STAMP): pyproject.toml constraints.txt geoclassify/version.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,train,onnx,report,keras,pretrained]'
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e '.[all,test]'
 	touch $(STAMP)
 
 demo: setup

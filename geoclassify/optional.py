@@ -1,4 +1,10 @@
-"""Optional dependencies: import one, or fail with one line that names the extra that installs it."""
+"""Optional dependencies: import one, or fail with one line that names the extra that installs it.
+
+The core install (`pip install geoclassify`) runs ONNX models, the bundled ones included; each extra of
+pyproject.toml adds what a group of commands needs. `EXTRAS` lists the modules of each extra that geoclassify
+imports; `require_extra` checks them before a command starts, `require` imports one module where it is used.
+Both fail with the same one line: what needs it, the missing module, and ``pip install 'geoclassify[EXTRA]'``.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,27 @@ from typing import Iterable
 
 from geoclassify.errors import GeoclassifyError
 
+CORE = ""  # the "extra" of a core dependency: reinstalling geoclassify brings it back
+EXTRAS: dict[str, tuple[str, ...]] = {  # extra -> the top-level modules geoclassify imports from it
+    "torch": ("torch", "torchvision", "timm"),
+    "train": ("torch", "torchvision", "timm", "sklearn", "PIL", "yaml", "albumentations", "tensorboard"),
+    "keras": ("tensorflow", "keras", "tf2onnx", "onnx"),
+    "distributed": ("dask", "distributed"),
+    "report": ("matplotlib", "sklearn", "PIL", "yaml"),
+    "quantize": ("onnx",),
+}
+
 
 def install_command(extra: str) -> str:
-    """The command that installs a geoclassify extra.
+    """The command that installs a geoclassify extra (or, for CORE, geoclassify itself).
 
     Args:
-        extra: the extra's name in pyproject.toml, e.g. "onnx".
+        extra: the extra's name in pyproject.toml, e.g. "torch", or CORE.
 
     Returns:
-        ``pip install 'geoclassify[EXTRA]'``.
+        ``pip install 'geoclassify[EXTRA]'``, or ``pip install geoclassify`` for CORE.
     """
-    return f"pip install 'geoclassify[{extra}]'"
+    return f"pip install 'geoclassify[{extra}]'" if extra else "pip install geoclassify"
 
 
 def not_installed(needed_for: str, missing: str, extra: str) -> GeoclassifyError:
@@ -80,3 +96,28 @@ def require_installed(modules: Iterable[str], extra: str, needed_for: str) -> No
     missing = first_missing(modules)
     if missing is not None:
         raise not_installed(needed_for, missing, extra)
+
+
+def has_extra(extra: str) -> bool:
+    """Whether the modules of an extra are installed, found without importing them.
+
+    Args:
+        extra: a key of EXTRAS.
+
+    Returns:
+        True when every module EXTRAS lists for it can be found.
+    """
+    return first_missing(EXTRAS[extra]) is None
+
+
+def require_extra(extra: str, needed_for: str) -> None:
+    """Check, without importing them, that the modules of an extra are installed (before a command starts).
+
+    Args:
+        extra: a key of EXTRAS, e.g. "torch".
+        needed_for: what needs it, in the plural, the start of the message, e.g. "torch models (.safetensors)".
+
+    Raises:
+        GeoclassifyError: a module of the extra is not installed; the same message as `require` gives.
+    """
+    require_installed(EXTRAS[extra], extra, needed_for)

@@ -23,11 +23,16 @@ from geoclassify.cli.options import MODEL_FILE, verbosity_options
 def benchmark(models, more_models, data: str, out: str, rounds: int, calls: int, threads, device: str,
               overwrite: bool) -> None:
     """Accuracy, ROC-AUC, latency, throughput, parameters, FLOPs and file size of each model."""
+    from geoclassify.optional import require_extra
+
+    require_extra("report", "benchmark reports")
+    from geoclassify.models.bundled import resolve_model
     from geoclassify.reports.benchmark import benchmark as run_benchmark
     from geoclassify.reports.evaluate import prepare_out
 
     if rounds < 1 or calls < 1:
         raise click.BadParameter("--rounds and --calls must be at least 1")
     folder = prepare_out(out, overwrite)
-    run_benchmark([*models, *more_models], data, folder, rounds, calls, device, threads)
+    run_benchmark([resolve_model(m, "auto", device) for m in (*models, *more_models)], data, folder, rounds, calls,
+                  device, threads)
     click.echo((folder / "results.md").read_text())

@@ -35,17 +35,24 @@ log = logging.getLogger("geoclassify")
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty report folder.")
 @verbosity_options
 @click.pass_context
-def evaluate(ctx: click.Context, model: str, card: str | None, device: str, data: str, labels, class_mapping, out: str,
+def evaluate(ctx: click.Context, model: str, card: str | None, device: str, backend: str, data: str, labels,
+             class_mapping, out: str,
              threshold, bands, stride, batch_size: int, overwrite: bool) -> None:
     """Evaluate MODEL on labelled chips or on a scene with a label raster; write metrics.json,
     report.md, report.html and PNG plots into --out."""
+    from geoclassify.optional import require_extra
+
+    require_extra("report", "evaluate reports")
     from geoclassify.inference.predictor import load_predictor
+    from geoclassify.models.bundled import resolve_model
     from geoclassify.reports.evaluate import evaluate_chips, prepare_out
 
     if labels is None and (class_mapping or bands or stride):
         raise click.UsageError("--class-mapping, --bands and --stride apply to a scene with --labels")
     if labels is not None and threshold is not None:
         raise click.UsageError("--threshold applies to chips; scenes are classified by the argmax")
+    with as_usage_error(ctx):
+        model = resolve_model(model, backend, device)
     predictor = load_predictor(model, device=device, card=card)
     if labels is not None:  # the options of a scene, checked against the model before anything is written
         from geoclassify.inference.config import PredictConfig

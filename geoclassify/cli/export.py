@@ -16,5 +16,6 @@ from geoclassify.cli.options import MODEL_FILE, verbosity_options
 def export(model: str, fmt: str, output: str, overwrite: bool) -> None:
     """Export MODEL (a geoclassify model file) to ONNX; `geoclassify predict` runs it with ONNX Runtime."""
     from geoclassify.export.onnx_export import export_onnx
+    from geoclassify.models.bundled import resolve_model
 
-    export_onnx(model, output, overwrite)
+    export_onnx(resolve_model(model, "torch"), output, overwrite)

@@ -13,7 +13,9 @@ from geoclassify.cli.options import MODEL_FILE, verbosity_options
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info(model: str | None, as_json: bool) -> None:
     """Print the model card of MODEL, a model file or a bundled model's name (default: agri-s2-rgb)."""
-    from geoclassify.models.files import default_model_path, read_model_card
+    from geoclassify.models.bundled import BUNDLED, resolve_model
+    from geoclassify.models.files import read_model_card
 
-    card = read_model_card(model or default_model_path())
+    bundled = model is None or model in BUNDLED  # its card: the .safetensors header (read without torch)
+    card = read_model_card(resolve_model(model, "torch") if bundled or model is None else model)
     click.echo(card.to_json() if as_json else card.describe())

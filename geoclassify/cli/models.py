@@ -23,6 +23,9 @@ def models(architectures: bool, as_json: bool, classes: int, bands: int) -> None
     """List the bundled models (give one by name: predict -m NAME) with their task, classes, bands, GSD and test
     figures, or with --architectures the architectures to train, with parameter counts."""
     if architectures:
+        from geoclassify.optional import require_extra
+
+        require_extra("torch", "the architectures to train")
         from geoclassify.models.factory import count_parameters, create_model, list_models
 
         for entry in list_models():

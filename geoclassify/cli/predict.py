@@ -61,7 +61,8 @@ log = logging.getLogger("geoclassify")
 @verbosity_options
 @click.pass_context
 def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list: str | None, model: str | None,
-            card: str | None, device: str, bands, product: str | None, stack: bool, stride, tile_size, overlap,
+            card: str | None, device: str, backend: str, bands, product: str | None, stack: bool, stride, tile_size,
+            overlap,
             batch_size: int, amp: bool,
             no_resample: bool, probabilities, probabilities_dtype: str, cog: bool, overwrite: bool, read_workers: int,
             scheduler: str | None, resume: bool, checkpoint_seconds: float, vector: str | None, polygons) -> None:
@@ -86,10 +87,10 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
         raise click.UsageError("--stack takes the files of one scene as SCENES, two or more (no --from-list)")
     many = not stack and (from_list is not None or len(scenes) != 1 or is_glob(scenes[0])
                           or output.endswith(("/", os.sep)) or Path(output).is_dir())
-    if model is None:
-        from geoclassify.models.files import default_model_path
+    from geoclassify.models.bundled import resolve_model
 
-        model = str(default_model_path())
+    with as_usage_error():
+        model = resolve_model(model, backend, device)
     with as_usage_error():
         config = PredictConfig(bands=bands, product=product, stride=stride, tile_size=tile_size, overlap=overlap,
                                batch_size=batch_size,
@@ -159,10 +160,16 @@ def threads_per_worker(scheduler: str | None) -> int | None:
 
     Raises:
         ConfigError: a `local:N` spec without a valid N.
+        GeoclassifyError: dask.distributed (the distributed extra) is not installed.
     """
+    if not scheduler:
+        return None
+    from geoclassify.optional import require_extra
+
+    require_extra("distributed", "--scheduler runs")
     from geoclassify.inference.distributed import model_threads
 
-    return model_threads(scheduler) if scheduler else None
+    return model_threads(scheduler)
 
 
 def make_runner(source, client):

@@ -52,6 +52,8 @@ def train(ctx: click.Context, config_path, out, resume_path, overrides, amp, **s
     With --framework keras, a Keras 3 ResNet-50 is trained in a separate process (TensorFlow never shares a
     process with torch) and saved as best.onnx / last.onnx (and .keras) with the same model card.
     """
+    if shortcuts.get("framework") == "keras":
+        check_installed()  # the keras extra (its config reader needs only what that extra installs)
     config_module, run_module = training_module("config"), training_module("run")
 
     progress = progress_reporter(ctx)

@@ -35,7 +35,7 @@ def trace_to_onnx(model, card: ModelCard):
     """
     import torch
 
-    require("onnxscript", "onnx", "ONNX exports of torch models")  # torch's exporter needs it
+    require("onnxscript", "torch", "ONNX exports of torch models")  # torch's exporter needs it
     dynamic = torch.export.Dim.DYNAMIC
     axes = {0: dynamic, 2: dynamic, 3: dynamic} if card.task == "segmentation" else {0: dynamic}
     example = torch.randn(2, card.in_channels, card.tile_size, card.tile_size)

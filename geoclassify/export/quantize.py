@@ -35,9 +35,9 @@ def import_quantization() -> ModuleType:
 
     Raises:
         GeoclassifyError: onnxruntime (or onnx, which it imports) is not installed; the message names the
-            onnx extra.
+            quantize extra.
     """
-    return require("onnxruntime.quantization", "onnx", "quantization and calibration")
+    return require("onnxruntime.quantization", "quantize", "quantization and calibration")
 
 
 def calibration_batches(calibration: str, card: ModelCard, chips: int, batch: int = 32) -> list[np.ndarray]:

@@ -113,7 +113,7 @@ def runnable_format(model_path: str | os.PathLike) -> model_files.ModelFormat:
 
 
 def load_predictor(model_path: str, device: str = "auto", amp: bool = False, card: str | None = None,
-                   threads: int | None = None) -> Predictor:
+                   threads: int | None = None, backend: str = "auto") -> Predictor:
     """Load a model file to run: `.onnx` runs on ONNX Runtime (no torch), `.safetensors` is a torch model.
 
     Args:
@@ -122,6 +122,8 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
         amp: a torch model runs under autocast (float16 on CUDA, bfloat16 on the CPU).
         card: a card JSON file for an ONNX model that carries none (one not exported by geoclassify).
         threads: ONNX Runtime's intra-op threads (torch takes its thread count from torch.set_num_threads).
+        backend: "auto", "torch" or "onnx": what runs a bundled model (`geoclassify.models.bundled.choose_backend`);
+            a model file runs on its format's backend.
 
     Returns:
         The predictor, its `source` set to the files it was loaded from.
@@ -130,13 +132,13 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
         InputError: the model file or the card file is missing.
         ModelFileError: the model file's suffix is unknown, or it is damaged, carries no card, or does not fit
             its card; or a name that no bundled model has.
-        ConfigError: it is a Keras model file (run its ONNX export), a card file was given for a torch model, or
-            `device` is invalid or unavailable.
-        GeoclassifyError: onnxruntime, needed for an ONNX model, is not installed.
+        ConfigError: it is a Keras model file (run its ONNX export), a card file was given for a torch model,
+            `device` is invalid or unavailable, or `backend` is unknown or not the model file's.
+        GeoclassifyError: torch (the torch extra), needed for a `.safetensors` model, is not installed.
     """
     from geoclassify.models.bundled import resolve_model
 
-    model_path = resolve_model(model_path)
+    model_path = resolve_model(model_path, backend, device)
     predictor: Predictor
     if runnable_format(model_path) == "onnx":
         from geoclassify.inference.onnx_backend import OnnxPredictor

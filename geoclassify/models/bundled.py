@@ -1,51 +1,112 @@
 """The models shipped inside the package, chosen by name (`geoclassify predict scene.tif -m aerial-landcover`).
 
-Each is a float16 `.safetensors` model file under `geoclassify/weights/` whose card says what it was trained on,
-how it was split and measured, its licence and the command that trained it (`geoclassify models` lists them).
+Each is shipped twice under `geoclassify/weights/`, with the same card (what it was trained on, how it was split
+and measured, its licence and the command that trained it; `geoclassify models` lists them):
+- `STEM.safetensors`: float16 weights for the torch backend (the torch extra);
+- `STEM.onnx`: the same weights for ONNX Runtime, which the core install runs (scripts/bundle_onnx.py writes it).
+
+Which one runs (`--backend auto`) is chosen by measurement (benchmarks/bench_backends.py, benchmarks/RESULTS.md):
+each model's faster backend on a CPU, where it is installed; torch on a CUDA GPU where torch is installed.
 Imports neither torch nor any model code.
 """
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from geoclassify.errors import ModelFileError
+from geoclassify.errors import ConfigError, ModelFileError
+from geoclassify.optional import has_extra
 
+Backend = Literal["torch", "onnx"]
+BACKENDS = ("auto", "torch", "onnx")
+SUFFIXES: dict[str, Backend] = {".safetensors": "torch", ".onnx": "onnx", ".keras": "onnx"}
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A bundled model's files and the backend measured faster for it on a CPU."""
+
+    stem: str  # its files: WEIGHTS/STEM.safetensors and WEIGHTS/STEM.onnx
+    cpu_backend: Backend  # the faster of the two on a CPU (benchmarks/bench_backends.py)
+    about: str
+
+
 BUNDLED = {
-    "agri-s2-rgb": "agri_s2_rgb_compact.safetensors",  # agricultural / non-agricultural, Sentinel-2 RGB, 10 m
-    "aerial-scenes": "aerial_scenes_lite.safetensors",  # AID's 30 aerial scene classes
-    "aerial-landcover": "aerial_landcover_unet.safetensors",  # Dubai aerial land cover, per pixel
+    "agri-s2-rgb": BundledModel("agri_s2_rgb_compact", "onnx",
+                                "agricultural / non-agricultural chips, Sentinel-2 RGB, 10 m"),
+    "aerial-scenes": BundledModel("aerial_scenes_lite", "onnx", "AID's 30 aerial scene classes"),
+    "aerial-landcover": BundledModel("aerial_landcover_unet", "onnx", "Dubai aerial land cover, per pixel"),
 }
 DEFAULT = "agri-s2-rgb"
 
 
-def bundled_path(name: str) -> Path:
-    """The model file of the bundled model `name`.
+def bundled_path(name: str, backend: Backend = "torch", must_exist: bool = True) -> Path:
+    """The model file of the bundled model `name` for a backend.
 
     Args:
         name: one of BUNDLED's names.
+        backend: "torch" (the `.safetensors` file) or "onnx" (the `.onnx` file).
+        must_exist: refuse a file missing from the installation.
 
     Returns:
         Its path inside the installed package.
 
     Raises:
-        ModelFileError: no bundled model has that name, or its file is missing from the installation.
+        ModelFileError: no bundled model has that name, or (with `must_exist`) its file is missing.
     """
     if name not in BUNDLED:
         raise ModelFileError(f"no bundled model is called {name!r}; bundled: {', '.join(BUNDLED)}")
-    path = WEIGHTS / BUNDLED[name]
-    if not path.is_file():
+    path = WEIGHTS / (BUNDLED[name].stem + (".safetensors" if backend == "torch" else ".onnx"))
+    if must_exist and not path.is_file():
         raise ModelFileError(f"the bundled model {name} is missing at {path}; reinstall geoclassify")
     return path
 
 
-def resolve_model(model: str | None) -> str:
-    """A model argument as a model file: a bundled model's name becomes its path; None, the default model's.
+def cuda_present() -> bool:
+    """Whether this machine has an NVIDIA GPU driver, found without importing torch (a guess for --device auto)."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+def choose_backend(name: str, backend: str = "auto", device: str = "auto") -> Backend:
+    """The backend that runs a bundled model.
+
+    Args:
+        name: one of BUNDLED's names.
+        backend: "auto", "torch" or "onnx"; "auto" takes torch on a CUDA GPU (--device cuda, or auto with an NVIDIA
+            driver present) where torch is installed, else the model's faster backend on a CPU where it is
+            installed, else ONNX Runtime (the core install).
+        device: "auto", "cpu" or "cuda".
+
+    Returns:
+        "torch" or "onnx".
+
+    Raises:
+        ConfigError: `backend` is none of the three.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "auto":
+        return backend  # type: ignore[return-value]
+    if not has_extra("torch"):
+        return "onnx"
+    if device == "cuda" or (device == "auto" and cuda_present()):
+        return "torch"
+    return BUNDLED[name].cpu_backend
+
+
+def resolve_model(model: str | None, backend: str = "auto", device: str = "auto") -> str:
+    """A model argument as the model file to run: a bundled model's name becomes its file for the backend chosen;
+    None, the default model's.
 
     Args:
         model: a model file's path, a bundled model's name, or None.
+        backend: "auto", "torch" or "onnx" (see `choose_backend`); for a model file, "auto" or the backend its
+            format runs on (.safetensors: torch; .onnx, .keras: ONNX Runtime).
+        device: "auto", "cpu" or "cuda".
 
     Returns:
         The model file's path (a path given is returned unchanged, whether or not it exists).
@@ -53,15 +114,22 @@ def resolve_model(model: str | None) -> str:
     Raises:
         ModelFileError: a bundled model's file is missing from the installation, or `model` has no suffix, does not
             exist and names no bundled model.
+        ConfigError: `backend` is unknown, or is not the one a model file's format runs on.
     """
-    if model is None:
-        return str(bundled_path(DEFAULT))
-    if model in BUNDLED:
-        return str(bundled_path(model))
-    if not Path(model).suffix and not Path(model).exists():  # a name, not a model file's path
-        raise ModelFileError(f"no bundled model is called {model!r} (bundled: {', '.join(BUNDLED)}); a model file's "
+    name = DEFAULT if model is None else model
+    if name in BUNDLED:
+        return str(bundled_path(name, choose_backend(name, backend, device)))
+    if not Path(name).suffix and not Path(name).exists():  # a name, not a model file's path
+        raise ModelFileError(f"no bundled model is called {name!r} (bundled: {', '.join(BUNDLED)}); a model file's "
                              "name ends in .safetensors, .onnx or .keras")
-    return model
+    runs_on = SUFFIXES.get(Path(name).suffix.lower())
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend != "auto" and runs_on is not None and backend != runs_on:
+        hint = (f"export it first: geoclassify export {name} -o model.onnx" if runs_on == "torch"
+                else "run its .safetensors model file")
+        raise ConfigError(f"--backend {backend} cannot run {name} (a {runs_on} model file); {hint}")
+    return name
 
 
 def describe_bundled(name: str) -> dict[str, Any]:
@@ -73,8 +141,9 @@ def describe_bundled(name: str) -> dict[str, Any]:
     Returns:
         name, default (bool), task, architecture, classes (names), colors ([r, g, b] per class), bands (1-based
         indexes), band_names, gsd (metres or None), tile_size (pixels), stride (a stride in scene pixels that gives
-        a fine chip map: a quarter of the chip; None for segmentation, whose tiles are blended), file (the model
-        file's path), test (the test figures of its card) and data (what it was trained on).
+        a fine chip map: a quarter of the chip; None for segmentation, whose tiles are blended), files (the model
+        file for each backend: {"torch": path, "onnx": path}), test (the test figures of its card) and data
+        (what it was trained on).
 
     Raises:
         ModelFileError: no bundled model has that name, or its file is missing or unreadable.
@@ -82,12 +151,13 @@ def describe_bundled(name: str) -> dict[str, Any]:
     from geoclassify.models.files import read_model_card
 
     path = bundled_path(name)
-    card = read_model_card(path)
+    card = read_model_card(path)  # the same card is in both files; safetensors' header reads fastest
     return {
         "name": name, "default": name == DEFAULT, "task": card.task, "architecture": card.architecture,
         "classes": list(card.class_names), "colors": [list(c) for c in card.class_colors],
         "bands": list(card.bands), "band_names": list(card.band_names), "gsd": card.gsd,
-        "tile_size": card.tile_size, "stride": fine_map_stride(card.task, card.tile_size), "file": str(path),
+        "tile_size": card.tile_size, "stride": fine_map_stride(card.task, card.tile_size),
+        "files": {backend: str(bundled_path(name, backend, must_exist=False)) for backend in ("torch", "onnx")},
         "test": {k[5:]: v for k, v in card.provenance.items() if k.startswith("test_")},
         "data": card.provenance.get("data"),
     }

@@ -25,6 +25,7 @@ from geoclassify.models.bundled import DEFAULT, bundled_path
 from geoclassify.models.card import CARD_KEY, ModelCard
 from geoclassify.models.keras_file import read_keras_card
 from geoclassify.models.onnx_file import read_onnx_card
+from geoclassify.optional import require_extra
 
 if TYPE_CHECKING:
     import torch.nn as nn
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 ModelFormat = Literal["safetensors", "onnx", "keras"]
 FORMATS: dict[str, ModelFormat] = {".safetensors": "safetensors", ".onnx": "onnx", ".keras": "keras"}
 PathLike = str | os.PathLike
+TORCH_MODELS = "torch models (.safetensors files; bundled models run through ONNX Runtime without it)"
 
 
 def model_format(path: PathLike) -> ModelFormat:
@@ -115,7 +117,11 @@ def save_model(model: "nn.Module", card: ModelCard, path: PathLike) -> None:
         model: the model (its state dict is written).
         card: the card to store in the file's metadata.
         path: the model file to write.
+
+    Raises:
+        GeoclassifyError: torch (the torch extra) is not installed.
     """
+    require_extra("torch", TORCH_MODELS)
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -137,13 +143,15 @@ def load_model(path: PathLike) -> tuple["nn.Module", ModelCard]:
         InputError: the file is missing.
         ModelFileError: the file is not a `.safetensors` model file, is damaged, carries no card, names an
             architecture that cannot be built, or holds weights that do not fit the architecture.
+        GeoclassifyError: torch (the torch extra) is not installed.
     """
-    from geoclassify.models.factory import create_model
-
     path = Path(path)
     fmt = model_format(path)
     if fmt != "safetensors":
         raise ModelFileError(f"{path} is a {fmt} model file; only .safetensors model files load into torch")
+    require_extra("torch", TORCH_MODELS)
+    from geoclassify.models.factory import create_model
+
     with _open_safetensors(path, "pt") as handle:
         card = _card_in(handle, path)
         model = create_model(card.architecture, card.in_channels, card.num_classes, **card.arch_kwargs)

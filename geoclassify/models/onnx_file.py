@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from geoclassify.errors import ConfigError, InputError, ModelFileError
 from geoclassify.io.atomic import atomic_target
 from geoclassify.models.card import CARD_KEY, ModelCard
-from geoclassify.optional import require
+from geoclassify.optional import CORE, require
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -32,7 +32,7 @@ def import_onnxruntime() -> ModuleType:
     Raises:
         GeoclassifyError: onnxruntime is not installed; the message names the extra that installs it.
     """
-    return require("onnxruntime", "onnx", "ONNX models")
+    return require("onnxruntime", CORE, "ONNX models")
 
 
 def providers_for(device: str) -> list[str]:
@@ -145,9 +145,9 @@ def import_onnx() -> ModuleType:
         The imported `onnx` module.
 
     Raises:
-        GeoclassifyError: onnx is not installed (the message names the onnx extra).
+        GeoclassifyError: onnx is not installed (the message names the quantize extra, which installs it).
     """
-    return require("onnx", "onnx", "ONNX export and quantization")
+    return require("onnx", "quantize", "ONNX export and quantization")
 
 
 def save_with_card(model_proto, card: ModelCard, output: Path) -> None:
