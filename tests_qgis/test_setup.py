@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -182,18 +183,31 @@ def test_bad_input_is_refused_before_any_work(setup_result, params, message):
     assert listing(root) == before and cli_setting() == setting
 
 
+def simple_index(wheels: Path, folder: Path) -> str:
+    """A package index (PEP 503 "simple" pages, file:// URL) serving the wheels of a folder, as a mirror does."""
+    for wheel in wheels.glob("*.whl"):
+        project = folder / re.sub(r"[-_.]+", "-", wheel.name.split("-")[0]).lower()
+        project.mkdir(parents=True, exist_ok=True)
+        with open(project / "index.html", "a", encoding="utf-8") as page:
+            page.write(f'<a href="{wheel.as_uri()}">{wheel.name}</a><br>\n')
+    return folder.as_uri() + "/"
+
+
 def test_a_second_set_up_in_a_background_task_replaces_the_first(setup_result, wheels, tmp_path):
-    """Last in this module. As the dialog runs it (a task on QGIS's task manager, then postProcess in the main
-    thread), from a QGIS whose setting points nowhere: set, working, listing its models; the earlier one removed."""
+    """Last in this module. The wheel with its dependencies from a package index (a local mirror), as the dialog
+    runs it (a task on QGIS's task manager, then postProcess in the main thread), from a QGIS whose setting points
+    nowhere: set, working, listing its models; the earlier one removed."""
     result, _, _ = setup_result
     wheel, deps = wheels
+    index = simple_index(deps, tmp_path / "index")
     first = Path(result["ENVIRONMENT"])
     set_cli_setting(str(tmp_path / "gone"))
     QgsApplication.processingRegistry().providerById("geoclassify").refreshAlgorithms()
     assert model_options() == [catalog.DEFAULT_NAME]
-    done = run_task("geoclassify:setup", {"WHEEL": str(wheel), "FOLDER": str(deps)})
+    done = run_task("geoclassify:setup", {"WHEEL": str(wheel), "INDEX_URL": index})
     assert done["ok"], done
     second = Path(done["results"]["ENVIRONMENT"])
+    assert json.loads((second / setup_env.MARKER).read_text())["source"].endswith(f"from the package index {index}")
     assert second != first and not first.exists() and second.is_dir()
     assert cli_setting() == str(second) and listing(environments_root()) == [".setup.lock", second.name]
     assert len(model_options()) == 3  # the provider was reloaded with the new CLI's models
