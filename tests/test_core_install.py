@@ -99,3 +99,25 @@ def test_core_install_names_the_extra_a_command_needs(core, naip, tmp_path, args
     (line,) = proc.stderr.strip().splitlines()
     assert line.endswith(f"pip install 'geoclassify[{extra}]'"), line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def core_with_report(wheel, tmp_path_factory) -> Path:
+    """A fresh venv holding the wheel with the report extra (evaluate), still without torch; its bin folder."""
+    env = tmp_path_factory.mktemp("report") / "venv"
+    venv.EnvBuilder(with_pip=True).create(env)
+    run(env / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"{wheel}[report]")
+    return env / "bin"
+
+
+def test_evaluate_runs_an_onnx_model_with_the_report_extra_and_no_torch(core_with_report, naip, tmp_path):
+    labels = tmp_path / "torch_landcover.tif"  # the torch backend's map of the scene, as the labels to score
+    run(sys.executable, "-m", "geoclassify", "-q", "predict", naip, "-m", "aerial-landcover", "--backend", "torch",
+        "-o", labels)
+    run(core_with_report / "geoclassify", "-q", "evaluate", "-m", "aerial-landcover", "--data", naip,
+        "--labels", labels, "--out", tmp_path / "report")
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["model"].endswith(".onnx") and metrics["pixels"] == 934 * 723
+    assert metrics["pixel_accuracy"] > 0.9999  # ONNX Runtime in the core against torch: the same classes
+    found = run(core_with_report / "python", "-c", "import importlib.util; print(importlib.util.find_spec('torch'))")
+    assert found.stdout.strip() == "None"

@@ -5,6 +5,7 @@ No torch and no TensorFlow here: each trainer wraps the splits in its own stream
 
 from __future__ import annotations
 
+import colorsys
 import logging
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -22,6 +23,25 @@ log = logging.getLogger("geoclassify")
 
 PALETTE = [(230, 180, 40), (200, 200, 200), (31, 119, 180), (44, 160, 44), (214, 39, 40), (148, 103, 189),
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (255, 127, 14)]
+GOLDEN = 0.618033988749895  # hue step of the colours after PALETTE: each new hue far from the ones before
+
+
+def palette_colour(index: int) -> tuple[int, int, int]:
+    """The default colour of class `index`: PALETTE's, then colours of golden-ratio-spaced hues at three
+    saturation/brightness levels, so that up to 255 classes get distinct colours.
+
+    Args:
+        index: the class index, 0-254.
+
+    Returns:
+        (r, g, b), 0-255 each.
+    """
+    if index < len(PALETTE):
+        return PALETTE[index]
+    k = index - len(PALETTE)
+    saturation, value = ((0.65, 0.95), (0.9, 0.7), (0.45, 0.8))[k % 3]
+    r, g, b = colorsys.hsv_to_rgb((0.11 + k * GOLDEN) % 1.0, saturation, value)
+    return round(r * 255), round(g * 255), round(b * 255)
 
 
 @dataclass
@@ -69,7 +89,7 @@ def scene_source(config: TrainConfig) -> tuple[DataInfo, SceneReader, dict[str, 
 
 
 def _rgb(name: str, color: Sequence[int]) -> tuple[int, int, int]:
-    """A class's colour (from the config, the class mapping or PALETTE) as (r, g, b); ConfigError unless 3 values."""
+    """A class's colour (from the config, the class mapping or palette_colour) as (r, g, b); ConfigError unless 3 values."""
     if len(color) != 3:
         raise ConfigError(f"the colour of class {name!r} must be [r, g, b], not {list(color)}")
     r, g, b = color
@@ -84,7 +104,7 @@ def training_card(config: TrainConfig, info: DataInfo, architecture: str, run: s
         ConfigError: a class colour is not [r, g, b].
     """
     data = config.data
-    colors = [_rgb(c, info.colors.get(c, PALETTE[i % len(PALETTE)])) for i, c in enumerate(info.classes)]
+    colors = [_rgb(c, info.colors.get(c, palette_colour(i))) for i, c in enumerate(info.classes)]
     kwargs = {k: v for k, v in config.model.kwargs.items() if k not in ("pretrained", "pretrained_cfg_overlay")}
     margin = data.receptive_margin if data.receptive_margin is not None else data.tile_size // 8
     return ModelCard(
