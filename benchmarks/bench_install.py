@@ -8,6 +8,7 @@ and the full install's default; wall time and peak RSS from /usr/bin/time, media
 alone: a fresh Python that imports geoclassify and loads the default model with that backend (`load_predictor`).
 
     .venv/bin/python benchmarks/bench_install.py --rounds 5
+    .venv/bin/python benchmarks/bench_install.py --extras    # also each extra's size over the core (minutes)
 """
 
 from __future__ import annotations
@@ -39,10 +40,27 @@ def timed_run(command: list[str]) -> tuple[float, float]:
     return float(wall), int(rss_kb) / 1024
 
 
+def extra_sizes(wheel: Path, work: Path, core_mb: float) -> None:
+    """Each extra of the wheel in a fresh venv of its own, pinned by constraints.txt: its size over the core."""
+    for extra in ("torch", "train", "keras", "distributed", "report", "quantize", "pretrained", "all"):
+        env = work / f"extra_{extra}"
+        start = time.perf_counter()
+        venv.EnvBuilder(with_pip=True).create(env)
+        subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "-c", str(ROOT / "constraints.txt"), f"{wheel}[{extra}]"], check=True)
+        seconds = time.perf_counter() - start
+        total = size_mb(env)
+        print(f"[{extra}]: venv {total:.0f} MiB, +{total - core_mb:.0f} MiB over the core, in {seconds:.0f} s")
+        subprocess.run(["rm", "-rf", str(env)], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", type=Path, default=ROOT / ".venv", help="A venv with every extra.")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--extras", action="store_true",
+                        help="Also install each extra into a venv of its own (pinned by constraints.txt) and print "
+                             "its size over the core, and the time of installing [all].")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_install_"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
@@ -61,6 +79,8 @@ def main() -> None:
                        if p.is_dir()), reverse=True)[:10]
     print("largest in the core venv: " + ", ".join(f"{name} {mb:.0f}" for mb, name in packages))
 
+    if args.extras:
+        extra_sizes(wheel, work, size_mb(core))
     out = work / "out.tif"
     commands = {
         "core (ONNX Runtime)": [str(core / "bin" / "geoclassify")],

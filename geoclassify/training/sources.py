@@ -89,7 +89,7 @@ def scene_source(config: TrainConfig) -> tuple[DataInfo, SceneReader, dict[str, 
 
 
 def _rgb(name: str, color: Sequence[int]) -> tuple[int, int, int]:
-    """A class's colour (from the config, the class mapping or palette_colour) as (r, g, b); ConfigError unless 3 values."""
+    """A class's colour (config, class mapping or palette_colour) as (r, g, b); ConfigError unless 3 values."""
     if len(color) != 3:
         raise ConfigError(f"the colour of class {name!r} must be [r, g, b], not {list(color)}")
     r, g, b = color
