@@ -1,7 +1,9 @@
 """Building architectures: `create_model` and `list_models`, with the built-in architectures loaded.
 
-The registry (`geoclassify.models.registry`) imports no architecture; this module imports the built-in ones
-(on first use, so that importing it stays cheap), which registers them, and then builds from the registry.
+The registry (`geoclassify.models.registry`) imports no architecture; this module imports the module of the
+built-in architecture it builds (`BUILTIN`), which registers it, and then builds from the registry: a model that
+needs no timm (compact_cnn, the default) does not import timm and torchvision (about 2 s on a small CPU), and the
+start-up of every torch model pays only for its own module. Listing imports them all.
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ from geoclassify.models import registry
 from geoclassify.models.imagenet import lite_variant
 from geoclassify.models.registry import RegisteredModel
 
-BUILTIN_MODULES = ("geoclassify.models.cnn_vit", "geoclassify.models.compact", "geoclassify.models.segmentation",
-                   "geoclassify.models.timm_models")  # importing one registers its architectures
+BUILTIN = {  # the module of each built-in architecture (importing it registers the architectures it holds)
+    "geoclassify.models.compact": ("compact_cnn", "tiny_fcn"),
+    "geoclassify.models.cnn_vit": ("cnn_vit",),
+    "geoclassify.models.segmentation": ("unet_resnet34", "unet_swin_t"),
+    "geoclassify.models.timm_models": ("densenet121", "efficientnet_b3", "efficientnet_lite0", "efficientnet_lite1",
+                                       "efficientnet_lite2", "mobilenetv2_100", "resnet50"),
+}
 
 
-def load_builtin() -> None:
-    """Import the built-in architecture modules, which registers their architectures."""
-    for module in BUILTIN_MODULES:
+def load_builtin(name: str | None = None) -> None:
+    """Import the built-in module that registers architecture `name` (every built-in one for None or a name of
+    none of them, so that the registry's error lists them all).
+
+    Args:
+        name: an architecture's registry name, or None.
+    """
+    if name is not None and name in {m.name for m in registry.list_models()}:
+        return  # registered already (its module imported, or registered by the user)
+    modules = [module for module, names in BUILTIN.items() if name in names] or list(BUILTIN)
+    for module in modules:
         importlib.import_module(module)
 
 
@@ -82,7 +97,6 @@ def create_model_with_weights(name: str, in_channels: int, num_classes: int, pre
             its weights cannot be had (no package and no internet), or the local weights file is missing or
             holds no state dict.
     """
-    load_builtin()
     keyword = pretrained.strip().lower() if isinstance(pretrained, str) else None
     spec = keyword if keyword in ("imagenet", "true") else pretrained
     offline = ""  # why the offline ImageNet weights could not be had (then timm's hub is tried)
@@ -119,9 +133,8 @@ def _build(name: str, in_channels: int, num_classes: int, hub: bool, **kwargs: A
         ModelFileError: the architecture is unknown or has no published weights, or `input_size` is given for an
             architecture that is not a timm classifier.
     """
-    from geoclassify.models.timm_models import LITE, NAMED
-
-    if "input_size" in kwargs and not (name.startswith("timm:") or name in NAMED or name in LITE):
+    timm_classifier = name.startswith("timm:") or name in BUILTIN["geoclassify.models.timm_models"]
+    if "input_size" in kwargs and not timm_classifier:
         raise ModelFileError(f"model.kwargs.input_size resizes the chips of timm classifiers only, not of {name}")
     if name.startswith("timm:"):
         from geoclassify.models.timm_models import create_timm
@@ -129,9 +142,11 @@ def _build(name: str, in_channels: int, num_classes: int, hub: bool, **kwargs: A
         return create_timm(name[5:], in_channels, num_classes, pretrained=hub, **kwargs)
     if name.startswith("unet:"):
         from geoclassify.models.segmentation import create_unet
+        from geoclassify.models.timm_models import LITE
 
         encoder = LITE.get(name[5:], name[5:])  # efficientnet_liteN: timm's tf_ variant, as for the classifiers
         return create_unet(encoder, in_channels, num_classes, pretrained=hub, **kwargs)
+    load_builtin(name)
     entry = registry.lookup(name)
     if hub and not entry.hub:
         raise ModelFileError(f"{name} has no published weights; give a local weights file to --pretrained")

@@ -12,9 +12,10 @@ import torch.nn as nn
 
 from geoclassify.errors import ModelFileError
 from geoclassify.models import registry
-from geoclassify.models.factory import BUILTIN_MODULES, create_model, list_models
+from geoclassify.models.factory import BUILTIN, create_model, list_models
 
 MODELS = Path(registry.__file__).parent
+BUILTIN_MODULES = tuple(BUILTIN)
 ARCHITECTURES = {name.rsplit(".", 1)[1] for name in BUILTIN_MODULES}
 
 
@@ -68,3 +69,23 @@ def test_a_registered_architecture_is_listed_and_built(monkeypatch):
     assert "test_linear" in {m.name for m in registry.list_models()} & {m.name for m in list_models()}
     model = create_model("test_linear", 4, 3, bias=False)
     assert model.weight.shape == (3, 4, 1, 1) and model.bias is None
+
+
+def test_the_builtin_table_names_what_each_module_registers():
+    list_models()  # every built-in module imported
+    for module, names in BUILTIN.items():
+        assert sorted(names) == sorted(m.name for m in registry.list_models() if m.factory.__module__ == module)
+
+
+@pytest.mark.parametrize(("architecture", "imported", "not_imported"), [
+    ("compact_cnn", "geoclassify.models.compact", ("timm", "torchvision", "geoclassify.models.timm_models")),
+    ("cnn_vit", "geoclassify.models.cnn_vit", ("timm", "torchvision", "geoclassify.models.compact")),
+    ("resnet50", "timm", ("geoclassify.models.segmentation", "geoclassify.models.compact")),
+])
+def test_building_an_architecture_imports_only_its_own_module(architecture, imported, not_imported):
+    code = ("import sys\nfrom geoclassify.models.factory import create_model\n"
+            f"create_model({architecture!r}, 3, 2)\n"
+            f"assert {imported!r} in sys.modules\n"
+            f"loaded = [m for m in {not_imported!r} if m in sys.modules]\nassert not loaded, loaded\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
