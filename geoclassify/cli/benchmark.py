@@ -26,6 +26,7 @@ def benchmark(models, more_models, data: str, out: str, rounds: int, calls: int,
     from geoclassify.optional import require_extra
 
     require_extra("report", "benchmark reports")
+    require_extra("torch", "benchmark reports (they count each architecture's FLOPs with torch)")
     from geoclassify.models.bundled import resolve_model
     from geoclassify.reports.benchmark import benchmark as run_benchmark
     from geoclassify.reports.evaluate import prepare_out

@@ -37,7 +37,7 @@ log = logging.getLogger("geoclassify")
 @click.pass_context
 def evaluate(ctx: click.Context, model: str, card: str | None, device: str, backend: str, data: str, labels,
              class_mapping, out: str,
-             threshold, bands, stride, batch_size: int, overwrite: bool) -> None:
+             threshold, bands, stride, batch_size: int | None, overwrite: bool) -> None:
     """Evaluate MODEL on labelled chips or on a scene with a label raster; write metrics.json,
     report.md, report.html and PNG plots into --out."""
     from geoclassify.optional import require_extra
@@ -63,7 +63,7 @@ def evaluate(ctx: click.Context, model: str, card: str | None, device: str, back
             check_options(predictor.card, config)
     folder = prepare_out(out, overwrite)
     if labels is None:
-        metrics = evaluate_chips(predictor, model, data, folder, threshold, batch_size)
+        metrics = evaluate_chips(predictor, model, data, folder, threshold, batch_size or 64)
         keys = ("accuracy", "roc_auc")
     else:
         from geoclassify.reports.scene_eval import evaluate_scene

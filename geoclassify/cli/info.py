@@ -17,5 +17,5 @@ def info(model: str | None, as_json: bool) -> None:
     from geoclassify.models.files import read_model_card
 
     bundled = model is None or model in BUNDLED  # its card: the .safetensors header (read without torch)
-    card = read_model_card(resolve_model(model, "torch") if bundled or model is None else model)
+    card = read_model_card(resolve_model(model, "torch") if bundled else str(model))
     click.echo(card.to_json() if as_json else card.describe())

@@ -169,7 +169,9 @@ def batch_size_flag(default: int | None = 64, help: str = "Windows per model cal
                         callback=checked_by_config("batch_size"), help=help)
 
 
-batch_size_option = batch_size_flag()
+batch_size_option = batch_size_flag(None, "Windows per model call (default: as many as fit a budget of pixels per "
+                                           "call measured for the backend: on a CPU 65,536 for ONNX Runtime, e.g. 16 "
+                                           "chips of 64 px or 1 tile of 256 px, and 262,144 for torch).")
 
 
 @contextmanager

@@ -91,6 +91,11 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
 
     with as_usage_error():
         model = resolve_model(model, backend, device)
+    if scheduler is None and model.endswith(".safetensors"):  # before any output folder is made
+        from geoclassify.models.files import TORCH_MODELS
+        from geoclassify.optional import require_extra
+
+        require_extra("torch", TORCH_MODELS)
     with as_usage_error():
         config = PredictConfig(bands=bands, product=product, stride=stride, tile_size=tile_size, overlap=overlap,
                                batch_size=batch_size,

@@ -18,6 +18,9 @@ from geoclassify.cli.options import verbosity_options
 @verbosity_options
 def quantize(model: str, calibration: str, output: str, chips: int, method: str, overwrite: bool) -> None:
     """Quantize an exported float ONNX MODEL to INT8 (QDQ), calibrated on real chips."""
+    from geoclassify.optional import require_extra
+
+    require_extra("quantize", "quantization")
     from geoclassify.export.quantize import quantize_onnx
 
     quantize_onnx(model, calibration, output, chips, method, overwrite)

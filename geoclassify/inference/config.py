@@ -47,7 +47,8 @@ class PredictConfig:
             for a scene that does not say it itself; its values are converted to the model's (reflectance) input.
         stride: chip classifiers: output pixel size in scene pixels (default: the chip size).
         tile_size, overlap: segmentation: tile size and overlap of neighbouring tiles, in pixels.
-        batch_size: windows per model call.
+        batch_size: windows per model call (None: as many as a budget of pixels per call allows, measured for
+            the backend and device: `geoclassify.inference.batching`).
         resample: resample the scene to the model's GSD (metres) when its ground pixel differs.
         probabilities_dtype: uint8 (probability x 255) or float32 (NaN on nodata).
         cog: write Cloud Optimized GeoTIFFs.
@@ -67,7 +68,7 @@ class PredictConfig:
     stride: int | None = None
     tile_size: int | None = None
     overlap: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None
     resample: bool = True
     probabilities_dtype: str = "uint8"
     cog: bool = False
@@ -80,7 +81,7 @@ class PredictConfig:
     def __post_init__(self) -> None:
         _at_least("stride", self.stride, 1)
         _at_least("tile_size", self.tile_size, 1)
-        LoopOptions(self.batch_size, self.prefetch, self.read_workers)  # checks batch size, read-ahead, threads
+        LoopOptions(1 if self.batch_size is None else self.batch_size, self.prefetch, self.read_workers)  # checks them
         _at_least("overlap", self.overlap, 0)
         _at_least("checkpoint_seconds", self.checkpoint_seconds, 0)
         if self.probabilities_dtype not in PROBABILITY_DTYPES:
@@ -101,14 +102,20 @@ class PredictConfig:
 
             product_radiometry(self.product)  # an unknown product is refused here, before any work
 
-    @property
-    def loop(self) -> LoopOptions:
+    def loop(self, window: int, pixels_per_call: int) -> LoopOptions:
         """The window loop's options: batch size, read-ahead and read threads.
 
-        Raises:
-            ConfigError: one of them under 1.
+        Args:
+            window: the side of the layout's windows in pixels.
+            pixels_per_call: the runner's budget of pixels per model call, for a batch size not given.
+
+        Returns:
+            The options; the batch size given, or the windows that fit the budget.
         """
-        return LoopOptions(self.batch_size, self.prefetch, self.read_workers)
+        from geoclassify.inference.batching import windows_per_call
+
+        batch = windows_per_call(window, pixels_per_call) if self.batch_size is None else self.batch_size
+        return LoopOptions(batch, self.prefetch, self.read_workers)
 
 
 @dataclass(frozen=True)

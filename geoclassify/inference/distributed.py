@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
 from geoclassify.errors import ClusterError, ConfigError, GeoclassifyError
+from geoclassify.inference.batching import pixels_per_call
 from geoclassify.inference.config import LoopOptions, ModelSource, absolute
 from geoclassify.inference.layouts import Layout, Strip
 from geoclassify.inference.predictor import Predictor, model_identity
@@ -106,6 +107,8 @@ class DaskRunner:
     def __init__(self, client: "Client", model: ModelSource, card: ModelCard):
         self.client, self.model, self.card = client, model.absolute(), card
         self.identity = model_identity(self.model.path, self.model.card)
+        backend = "torch" if self.model.path.endswith(".safetensors") else "onnx"
+        self.pixels_per_call = pixels_per_call(backend, "cuda" if self.model.device == "cuda" else "cpu")
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
                    on_batch: BatchCallback | None = None) -> StripOutputs:

@@ -77,6 +77,11 @@ class ChipLayout:
     context_strips = 0  # strips are independent: a run can restart at any strip
 
     @property
+    def window(self) -> int:
+        """The side of a window (a chip) in pixels."""
+        return self.chip
+
+    @property
     def total_windows(self) -> int:
         """Chips over the whole scene (one per output pixel)."""
         return len(self.rows) * len(self.cols)
@@ -158,6 +163,11 @@ class BlendLayout:
         self.cols = axis_starts(grid.width, tile, self.stride, -margin, margin)
         self.overlap = overlap
         self.strip_width = self.cols[-1] + tile - self.cols[0]
+
+    @property
+    def window(self) -> int:
+        """The side of a window (a tile) in pixels."""
+        return self.tile
 
     @property
     def context_strips(self) -> int:

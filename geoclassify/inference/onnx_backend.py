@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from geoclassify.errors import ModelFileError
+from geoclassify.inference.batching import pixels_per_call
 from geoclassify.models.onnx_file import card_from_session, open_session
 
 
@@ -65,6 +66,8 @@ class OnnxPredictor:
         shape = (1, self.card.in_channels, 1, 1)
         self.mean = np.asarray(self.card.mean, np.float32).reshape(shape)
         self.std = np.asarray(self.card.std, np.float32).reshape(shape)
+        on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
+        self.pixels_per_call = pixels_per_call("onnx", "cuda" if on_gpu else "cpu")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32.

@@ -247,7 +247,8 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
         with progress.bar(layout.total_windows, "predict", "win") as bar:
             window_progress = WindowProgress(bar, done)
             try:
-                with closing(runner.run_strips(scene, layout, strips[first:], config.loop,
+                with closing(runner.run_strips(scene, layout, strips[first:],
+                                               config.loop(layout.window, runner.pixels_per_call),
                                                on_batch=window_progress.batch)) as strip_outputs:
                     for strip, out in strip_outputs:
                         rows = assembler.add(strip, out.probs, out.active, out.valid)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from geoclassify.errors import ConfigError
+from geoclassify.inference.batching import pixels_per_call
 from geoclassify.models import files as model_files
 from geoclassify.models.card import ModelCard
 from geoclassify.models.keras_file import onnx_beside
@@ -26,6 +27,7 @@ class Predictor(Protocol):
 
     card: ModelCard
     source: dict | None  # the files it was loaded from (set by load_predictor)
+    pixels_per_call: int  # the budget of scene pixels per call that suits its backend and device
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32."""
@@ -71,6 +73,7 @@ class TorchPredictor:
         shape = (1, len(card.bands), 1, 1)
         self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device).view(shape)
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device).view(shape)
+        self.pixels_per_call = pixels_per_call("torch", self.device.type)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         import torch
@@ -144,10 +147,14 @@ def load_predictor(model_path: str, device: str = "auto", amp: bool = False, car
         from geoclassify.inference.onnx_backend import OnnxPredictor
 
         predictor = OnnxPredictor(model_path, device=device, card_path=card, threads=threads)
+        if amp:
+            log.warning("--amp applies to the torch backend; ONNX Runtime runs %s as it is", model_path)
+        log.debug("model %s: ONNX Runtime, %s", model_path, predictor.session.get_providers()[0])
     else:
         model_files.refuse_card_file(model_path, card)
         model, model_card = model_files.load_model(model_path)
         predictor = TorchPredictor(model, model_card, device=device, amp=amp)
+        log.debug("model %s: torch, %s", model_path, predictor.device)
     predictor.source = model_identity(model_path, card)
     return predictor
 

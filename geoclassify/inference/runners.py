@@ -141,6 +141,7 @@ class Runner(Protocol):
 
     card: ModelCard
     identity: dict  # what identifies the model, for the resume manifest
+    pixels_per_call: int  # the budget of scene pixels per model call where no batch size is given
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
                    on_batch: BatchCallback | None = None) -> StripOutputs:
@@ -160,6 +161,7 @@ class LocalRunner:
         self.predictor = predictor
         self.card = predictor.card
         self.identity = predictor.source or {"card": predictor.card.to_json()}
+        self.pixels_per_call = predictor.pixels_per_call
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
                    on_batch: BatchCallback | None = None) -> StripOutputs:

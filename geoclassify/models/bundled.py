@@ -66,9 +66,14 @@ def bundled_path(name: str, backend: Backend = "torch", must_exist: bool = True)
     return path
 
 
-def cuda_present() -> bool:
-    """Whether this machine has an NVIDIA GPU driver, found without importing torch (a guess for --device auto)."""
-    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+def torch_cuda_usable() -> bool:
+    """Whether torch can run on a CUDA GPU here; torch is imported only where an NVIDIA driver is present, so a
+    machine without one pays nothing for asking."""
+    if not (Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi")):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def choose_backend(name: str, backend: str = "auto", device: str = "auto") -> Backend:
@@ -76,9 +81,9 @@ def choose_backend(name: str, backend: str = "auto", device: str = "auto") -> Ba
 
     Args:
         name: one of BUNDLED's names.
-        backend: "auto", "torch" or "onnx"; "auto" takes torch on a CUDA GPU (--device cuda, or auto with an NVIDIA
-            driver present) where torch is installed, else the model's faster backend on a CPU where it is
-            installed, else ONNX Runtime (the core install).
+        backend: "auto", "torch" or "onnx"; "auto" takes torch on a CUDA GPU (--device cuda, or auto where torch
+            can use one) where torch is installed, else the model's faster backend on a CPU where it is installed,
+            else ONNX Runtime (the core install).
         device: "auto", "cpu" or "cuda".
 
     Returns:
@@ -93,7 +98,7 @@ def choose_backend(name: str, backend: str = "auto", device: str = "auto") -> Ba
         return backend  # type: ignore[return-value]
     if not has_extra("torch"):
         return "onnx"
-    if device == "cuda" or (device == "auto" and cuda_present()):
+    if device == "cuda" or (device == "auto" and torch_cuda_usable()):
         return "torch"
     return BUNDLED[name].cpu_backend
 
@@ -122,13 +127,16 @@ def resolve_model(model: str | None, backend: str = "auto", device: str = "auto"
     if not Path(name).suffix and not Path(name).exists():  # a name, not a model file's path
         raise ModelFileError(f"no bundled model is called {name!r} (bundled: {', '.join(BUNDLED)}); a model file's "
                              "name ends in .safetensors, .onnx or .keras")
-    runs_on = SUFFIXES.get(Path(name).suffix.lower())
+    suffix = Path(name).suffix.lower()
+    runs_on = SUFFIXES.get(suffix)
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "auto" and runs_on is not None and backend != runs_on:
-        hint = (f"export it first: geoclassify export {name} -o model.onnx" if runs_on == "torch"
-                else "run its .safetensors model file")
-        raise ConfigError(f"--backend {backend} cannot run {name} (a {runs_on} model file); {hint}")
+        kind = {".safetensors": "a torch model file", ".onnx": "an ONNX model file, run by ONNX Runtime",
+                ".keras": "a Keras model file, run through its ONNX export"}[suffix]
+        hint = (f"export it first (the torch extra): geoclassify export {name} -o model.onnx" if runs_on == "torch"
+                else "run the .safetensors model file it was exported from")
+        raise ConfigError(f"--backend {backend} cannot run {name}: it is {kind}; {hint}")
     return name
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 ModelFormat = Literal["safetensors", "onnx", "keras"]
 FORMATS: dict[str, ModelFormat] = {".safetensors": "safetensors", ".onnx": "onnx", ".keras": "keras"}
 PathLike = str | os.PathLike
-TORCH_MODELS = "torch models (.safetensors files; bundled models run through ONNX Runtime without it)"
+TORCH_MODELS = "torch-backed runs (.safetensors model files)"
 
 
 def model_format(path: PathLike) -> ModelFormat:

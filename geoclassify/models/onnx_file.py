@@ -52,8 +52,9 @@ def providers_for(device: str) -> list[str]:
         raise ConfigError(f"--device must be auto, cpu or cuda, not {device!r}")
     available = import_onnxruntime().get_available_providers()
     if device == "cuda" and "CUDAExecutionProvider" not in available:
-        raise ConfigError("--device cuda was asked for, but this onnxruntime has no CUDA provider; "
-                          "use --device cpu, or install onnxruntime-gpu")
+        raise ConfigError("--device cuda was asked for, but this onnxruntime has no CUDA provider; use --device "
+                          "cpu, or install onnxruntime-gpu, or run a bundled model on torch: pip install "
+                          "'geoclassify[torch]'")
     if device != "cpu" and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
@@ -85,8 +86,9 @@ def open_session(path: str | os.PathLike[str], device: str = "cpu",
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    providers = providers_for(device)
     try:
-        return ort.InferenceSession(str(path), options, providers=providers_for(device))
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelFileError(f"{path} is not a readable ONNX model: {first}") from None

@@ -23,7 +23,20 @@ def test_bad_options_are_refused_when_made(options, flag):
 
 
 def test_loop_options_come_from_the_config_and_are_checked_alone():
-    assert PredictConfig(batch_size=8, prefetch=2, read_workers=3).loop == LoopOptions(8, 2, 3)
+    assert PredictConfig(batch_size=8, prefetch=2, read_workers=3).loop(64, 65_536) == LoopOptions(8, 2, 3)
+
+
+@pytest.mark.parametrize(("window", "budget", "windows"), [(64, 65_536, 16), (256, 65_536, 1), (150, 65_536, 2),
+                                                            (64, 262_144, 64), (512, 65_536, 1), (1, 4, 4)])
+def test_without_a_batch_size_the_windows_per_call_fit_the_pixel_budget(window, budget, windows):
+    assert PredictConfig().loop(window, budget).batch_size == windows
+
+
+def test_the_pixel_budget_suits_the_backend_and_device():
+    from geoclassify.inference.batching import CUDA_PIXELS_PER_CALL, pixels_per_call
+
+    assert pixels_per_call("onnx", "cpu") < pixels_per_call("torch", "cpu") < pixels_per_call("onnx", "cuda")
+    assert pixels_per_call("torch", "cuda") == CUDA_PIXELS_PER_CALL
     with pytest.raises(ConfigError, match="--batch-size"):
         LoopOptions(batch_size=0)
 

@@ -24,6 +24,7 @@ class Recording:
 
     def __init__(self, predictor):
         self.predictor, self.card, self.source = predictor, predictor.card, predictor.source
+        self.pixels_per_call = predictor.pixels_per_call
         self.batches: list[np.ndarray] = []
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

@@ -112,3 +112,28 @@ def test_aerial_scenes_through_evaluate_export_quantize_and_predict(naip, naip_c
             maps.append(ds.read(1))
     assert np.mean(maps[0] == maps[1]) > 0.99  # ONNX Runtime float32 vs torch
     assert np.mean(maps[0] == maps[2]) > 0.7  # INT8
+
+
+def test_auto_runs_each_bundled_model_on_its_measured_cpu_backend_without_a_gpu(monkeypatch):
+    from geoclassify.models import bundled
+
+    monkeypatch.setattr(bundled, "torch_cuda_usable", lambda: False)
+    for name, model in bundled.BUNDLED.items():
+        assert bundled.choose_backend(name, "auto", "auto") == model.cpu_backend
+        assert bundled.choose_backend(name, "auto", "cuda") == "torch"
+        assert bundled.resolve_model(name, "onnx").endswith(".onnx")
+        assert bundled.resolve_model(name, "torch").endswith(".safetensors")
+
+
+@pytest.mark.parametrize(("file", "backend", "words"), [
+    ("m.safetensors", "onnx", "a torch model file; export it first"),
+    ("m.onnx", "torch", "an ONNX model file"),
+    ("m.keras", "torch", "a Keras model file"),
+])
+def test_a_backend_that_cannot_run_a_model_file_is_refused_in_words(file, backend, words):
+    from geoclassify.errors import ConfigError
+    from geoclassify.models.bundled import resolve_model
+
+    with pytest.raises(ConfigError, match=words):
+        resolve_model(file, backend)
+    assert resolve_model(file, "auto") == file
