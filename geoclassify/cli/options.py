@@ -170,8 +170,8 @@ def batch_size_flag(default: int | None = 64, help: str = "Windows per model cal
 
 
 batch_size_option = batch_size_flag(None, "Windows per model call (default: as many as fit a budget of pixels per "
-                                           "call measured for the backend: on a CPU 65,536 for ONNX Runtime, e.g. 16 "
-                                           "chips of 64 px or 1 tile of 256 px, and 262,144 for torch).")
+                                           "call measured for the backend: on a CPU 131,072 for ONNX Runtime, e.g. 32 "
+                                           "chips of 64 px or 2 tiles of 256 px, and 262,144 for torch).")
 
 
 @contextmanager

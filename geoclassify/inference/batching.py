@@ -2,13 +2,17 @@
 
 A fixed number of windows suits one window size only: 64 chips of 64 pixels are 0.26 Mpx per call, 64 tiles of
 256 pixels 4.2 Mpx, whose activations overflow a CPU's caches (measured: `benchmarks/bench_batch.py`, RESULTS.md
-"Windows per model call"). The budget is the pixels of scene windows per call that was best, or within a few per
-cent of the best, for every bundled model on a CPU, per backend; `--batch-size` overrides it.
+"Windows per model call"). The budget counts the pixels the network sees: a window resized inside the model
+(`input_size` of a timm classifier's card, e.g. 150-px chips seen at 224 px) counts at that size. It is the budget
+that came within a few per cent of the best batch size for every bundled model on a CPU, per backend;
+`--batch-size` overrides it.
 """
 
 from __future__ import annotations
 
-CPU_PIXELS_PER_CALL = {"onnx": 65_536, "torch": 262_144}  # measured on a 2-core AVX2 CPU, every bundled model
+from geoclassify.models.card import ModelCard
+
+CPU_PIXELS_PER_CALL = {"onnx": 131_072, "torch": 262_144}  # measured on a 2-core AVX2 CPU, every bundled model
 CUDA_PIXELS_PER_CALL = 4_194_304  # 64 tiles of 256 px: a GPU wants large batches (not measured: no GPU was lent)
 
 
@@ -29,10 +33,24 @@ def windows_per_call(window: int, budget: int) -> int:
     """Windows of `window` x `window` pixels that fit a budget of pixels per call (at least one).
 
     Args:
-        window: the window's side in pixels (a chip, or a segmentation tile).
+        window: the window's side in pixels as the network sees it (`network_window`).
         budget: pixels per call (`pixels_per_call`).
 
     Returns:
         max(1, budget // window²).
     """
     return max(1, budget // (window * window))
+
+
+def network_window(card: ModelCard, window: int) -> int:
+    """The side in pixels at which the network sees a window: its card's `input_size` where the model resizes
+    its chips, else the window's own.
+
+    Args:
+        card: the model's card.
+        window: the layout's window side in scene pixels.
+
+    Returns:
+        The side in pixels.
+    """
+    return int(card.arch_kwargs.get("input_size") or window)

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 from affine import Affine
 
 from geoclassify.geo.grid import Grid
+from geoclassify.inference.batching import network_window
 from geoclassify.inference.config import PredictConfig, SceneOutputs
 from geoclassify.inference.layouts import MIN_REAL_SHARE, Layout, make_layout
 from geoclassify.inference.resume import Checkpoints, PartialRun, output_lock, partial_path, run_fingerprint
@@ -248,7 +249,8 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
             window_progress = WindowProgress(bar, done)
             try:
                 with closing(runner.run_strips(scene, layout, strips[first:],
-                                               config.loop(layout.window, runner.pixels_per_call),
+                                               config.loop(network_window(card, layout.window),
+                                                           runner.pixels_per_call),
                                                on_batch=window_progress.batch)) as strip_outputs:
                     for strip, out in strip_outputs:
                         rows = assembler.add(strip, out.probs, out.active, out.valid)

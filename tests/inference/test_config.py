@@ -26,7 +26,7 @@ def test_loop_options_come_from_the_config_and_are_checked_alone():
     assert PredictConfig(batch_size=8, prefetch=2, read_workers=3).loop(64, 65_536) == LoopOptions(8, 2, 3)
 
 
-@pytest.mark.parametrize(("window", "budget", "windows"), [(64, 65_536, 16), (256, 65_536, 1), (150, 65_536, 2),
+@pytest.mark.parametrize(("window", "budget", "windows"), [(64, 65_536, 16), (256, 65_536, 1), (224, 131_072, 2),
                                                             (64, 262_144, 64), (512, 65_536, 1), (1, 4, 4)])
 def test_without_a_batch_size_the_windows_per_call_fit_the_pixel_budget(window, budget, windows):
     assert PredictConfig().loop(window, budget).batch_size == windows
@@ -60,3 +60,12 @@ def test_cli_reports_a_bad_batch_size_as_a_usage_error(rgb_byte, chip_model, tmp
                                       str(chip_model), "--batch-size", "0"])
     assert result.exit_code == 2 and "--batch-size must be at least 1, got 0" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_chip_resized_inside_the_model_counts_at_the_size_the_network_sees():
+    from geoclassify.inference.batching import network_window
+    from geoclassify.models.bundled import bundled_path
+    from geoclassify.models.files import read_model_card
+
+    assert network_window(read_model_card(bundled_path("aerial-scenes")), 150) == 224
+    assert network_window(read_model_card(bundled_path("agri-s2-rgb")), 64) == 64
