@@ -137,3 +137,16 @@ def test_a_backend_that_cannot_run_a_model_file_is_refused_in_words(file, backen
     with pytest.raises(ConfigError, match=words):
         resolve_model(file, backend)
     assert resolve_model(file, "auto") == file
+
+
+def test_models_json_gives_each_bundled_model_as_data():
+    import json
+
+    listed = {m["name"]: m for m in json.loads(run("models", "--json").output)}
+    assert list(listed) == list(BUNDLED) and [m["default"] for m in listed.values()] == [True, False, False]
+    agri, landcover = listed["agri-s2-rgb"], listed["aerial-landcover"]
+    assert agri["stride"] == 16 and agri["tile_size"] == 64 and agri["gsd"] == 10.0
+    assert landcover["task"] == "segmentation" and landcover["stride"] is None
+    for model in listed.values():
+        assert len(model["classes"]) == len(model["colors"]) and all(len(c) == 3 for c in model["colors"])
+        assert model["files"]["torch"].endswith(".safetensors") and model["files"]["onnx"].endswith(".onnx")
