@@ -84,7 +84,7 @@ def run_block(job: BlockJob, strips: tuple[Strip, ...]) -> list[StripOutput]:
     try:
         predictor = worker_predictor(job.model)
         set_threads(job.model)
-        with bounded_gdal_cache(), StripReader(job.scene, job.loop.read_workers) as reader:
+        with bounded_gdal_cache(job.scene.block_row_bytes), StripReader(job.scene, job.loop.read_workers) as reader:
             return [out for _, out in predict_strips(reader, job.layout, list(strips), predictor, job.loop)]
     except GeoclassifyError as exc:
         error = exc

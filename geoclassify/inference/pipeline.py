@@ -238,7 +238,7 @@ def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: R
     first = max(0, done.strips_done - layout.context_strips)  # a blend strip is rebuilt from the strips before
     start = time.perf_counter()
     assembler = layout.assembler()
-    with bounded_gdal_cache():
+    with bounded_gdal_cache(scene.block_row_bytes):
         try:
             sink = OutputSink(outputs, layout.output_grid, card, config, resume=done.strips_done > 0)
         except BaseException:

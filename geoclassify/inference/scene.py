@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.io import DatasetReader
@@ -226,8 +227,10 @@ def open_scene(scene: SceneArg, card: ModelCard, bands: tuple[int | str, ...] | 
         kind = georeferencing(ds)
         native = Grid(ds.height, ds.width, ds.transform, ds.gcps[1] if kind == "gcps" else ds.crs or None)
         frame = georeferenced_grid(ds, kind)
+        block_row = ds.width * ds.block_shapes[chosen[0] - 1][0] * sum(np.dtype(ds.dtypes[b - 1]).itemsize
+                                                                         for b in chosen)
     grid, resampling, flips = working_grid(name, native, frame, kind, card, resample)
-    return Scene(source.path, chosen, native, grid, dtype, resampling, flips, kind, values, name)
+    return Scene(source.path, chosen, native, grid, dtype, resampling, flips, kind, values, name, block_row)
 
 
 def working_grid(name: str, native: Grid, frame: Grid, kind: str, card: ModelCard, resample: bool

@@ -86,6 +86,7 @@ class Scene:
     georeferencing: str = "transform"  # "transform", "gcps" or "rpcs": see georeferencing()
     values: tuple[BandValues, ...] | None = None  # per band: raw values -> model values; None: raw, as they are
     name: str = ""  # what the user named the scene (`path` may be a /vsi path or a VRT's XML); default: path
+    block_row_bytes: int = 0  # bytes of one row of the file's blocks, every band read (0: not known)
 
     @property
     def label(self) -> str:

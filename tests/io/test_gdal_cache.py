@@ -42,3 +42,19 @@ def test_a_bare_small_number_is_bytes_not_megabytes() -> None:
     """The mistake this module exists to avoid: 64 meant as 64 MB gives a 64-byte cache."""
     with rasterio.Env(GDAL_CACHEMAX=64):
         assert gdal_cache_max() == 64
+
+
+def test_predict_gives_the_cache_the_two_block_rows_a_strip_can_straddle(naip) -> None:
+    from geoclassify.inference.scene import open_scene
+    from geoclassify.io.gdal_cache import STRIP_CACHE_LIMIT, cache_for_strips
+    from geoclassify.models.bundled import bundled_path
+    from geoclassify.models.files import read_model_card
+
+    scene = open_scene(str(naip), read_model_card(bundled_path("aerial-landcover")))
+    assert scene.block_row_bytes == 934 * 512 * 3  # RGB of the 934-px-wide scene, 512-row blocks, uint8
+    assert cache_for_strips(0) == cache_for_strips(scene.block_row_bytes) == GDAL_CACHE_BYTES  # small scenes
+    wide = 8192 * 512 * 3
+    assert cache_for_strips(wide) == 2 * wide + 2**20
+    assert cache_for_strips(100 * wide) == STRIP_CACHE_LIMIT
+    with bounded_gdal_cache(wide):
+        assert gdal_cache_max() == 2 * wide + 2**20
