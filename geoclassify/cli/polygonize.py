@@ -51,8 +51,6 @@ def vector_output_options(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from geoclassify.vector.polygonize import PolygonizeOptions
-
         output = kwargs.pop("vector")
         settings = {name: kwargs.pop(name) for name in POLYGON_PARAMS}
         given = [name for name, value in settings.items() if value is not None]
@@ -60,7 +58,11 @@ def vector_output_options(command: Callable) -> Callable:
             flag = "--" + given[0].replace("vector_", "").replace("_", "-")
             raise click.UsageError(f"{flag} needs --vector FILE")
         settings["format"] = settings.pop("vector_format")
-        polygons = PolygonizeOptions(**settings) if output else None
+        polygons = None
+        if output:  # the polygon stack (pyarrow, shapely, scipy's graphs) is imported only when polygons are asked
+            from geoclassify.vector.polygonize import PolygonizeOptions
+
+            polygons = PolygonizeOptions(**settings)
         return command(*args, vector=output, polygons=polygons, **kwargs)
 
     vector = click.option("--vector", type=click.Path(),

@@ -13,7 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from geoclassify.errors import ConfigError, GeoclassifyError, InputError, OutputError
 from geoclassify.inference.config import PredictConfig, SceneOutputs
@@ -22,7 +22,9 @@ from geoclassify.inference.runners import Runner
 from geoclassify.io.identity import is_local_path
 from geoclassify.io.paths import Source, check_folder, refuse_clashes, scene_sources
 from geoclassify.progress import SILENT, ProgressReporter
-from geoclassify.vector.polygonize import PolygonizeOptions
+
+if TYPE_CHECKING:
+    from geoclassify.vector.polygonize import PolygonizeOptions
 
 log = logging.getLogger("geoclassify")
 

@@ -13,7 +13,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from affine import Affine
 
@@ -40,7 +40,9 @@ from geoclassify.io.sources import SceneArg
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import ModelCard
 from geoclassify.progress import SILENT, ProgressReporter
-from geoclassify.vector.polygonize import PolygonizeOptions, PolygonizeResult, log_polygons, polygonize_raster
+
+if TYPE_CHECKING:  # the polygon stack (pyarrow, shapely, pyogrio) is imported when polygons are written
+    from geoclassify.vector.polygonize import PolygonizeOptions, PolygonizeResult
 
 log = logging.getLogger("geoclassify")
 
@@ -86,6 +88,8 @@ def log_result(result: PredictResult) -> None:
             log.warning("%s has no class anywhere: no window had enough real pixels (a chip needs %d %% of its "
                         "pixels inside the scene and valid)", result.output, round(MIN_REAL_SHARE * 100))
     if result.polygons is not None:
+        from geoclassify.vector.polygonize import log_polygons
+
         log_polygons(result.polygons)
 
 
@@ -99,6 +103,8 @@ def polygon_options(outputs: SceneOutputs, polygons: PolygonizeOptions | None,
                     config: PredictConfig) -> PolygonizeOptions:
     """The polygonize options of a scene's vector output: mean confidence from its probabilities raster."""
     probabilities = str(outputs.probabilities) if outputs.probabilities is not None else None
+    from geoclassify.vector.polygonize import PolygonizeOptions
+
     return replace(polygons or PolygonizeOptions(), probabilities=probabilities, overwrite=config.overwrite)
 
 
@@ -215,14 +221,21 @@ def predict_scene(scene_path: SceneArg, outputs: SceneOutputs, runner: Runner, c
         written: list[PolygonizeResult] = []  # polygons of the finished rasters, before they are published
 
         def polygonize(rasters: SceneOutputs) -> None:
-            written.append(polygonize_raster(str(rasters.classes), str(outputs.vector),
-                                             polygon_options(rasters, polygons, config), progress))
+            written.append(write_polygons(rasters, outputs, polygons, config, progress))
         result = write_rasters(scene, layout, outputs, runner, config, progress, polygonize if outputs.vector else None)
         result.polygons = written[0] if written else None
     if done_earlier and vector_due(outputs, done_earlier):
-        result.polygons = polygonize_raster(str(outputs.classes), str(outputs.vector),
-                                            polygon_options(outputs, polygons, config), progress)
+        result.polygons = write_polygons(outputs, outputs, polygons, config, progress)
     return result
+
+
+def write_polygons(rasters: SceneOutputs, outputs: SceneOutputs, polygons: PolygonizeOptions | None,
+                   config: PredictConfig, progress: ProgressReporter) -> PolygonizeResult:
+    """The polygons of `rasters` (finished, perhaps not yet published) written to `outputs.vector`."""
+    from geoclassify.vector.polygonize import polygonize_raster
+
+    return polygonize_raster(str(rasters.classes), str(outputs.vector), polygon_options(rasters, polygons, config),
+                             progress)
 
 
 def write_rasters(scene: Scene, layout: Layout, outputs: SceneOutputs, runner: Runner, config: PredictConfig,

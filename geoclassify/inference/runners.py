@@ -14,7 +14,6 @@ from typing import Callable, Generator, Iterator, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import distance_transform_edt
 
 from geoclassify.inference.config import LoopOptions
 from geoclassify.inference.layouts import ChipLayout, Layout, Strip
@@ -71,6 +70,8 @@ def fill_window(window: np.ndarray, valid: np.ndarray, mean: tuple[float, ...]) 
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     box, box_valid = window[:, r0:r1, c0:c1], valid[r0:r1, c0:c1]
     if not box_valid.all():
+        from scipy.ndimage import distance_transform_edt  # imported when a window has invalid pixels
+
         near = distance_transform_edt(~box_valid, return_distances=False, return_indices=True)
         box = box[:, near[0], near[1]]
     h, w = valid.shape
