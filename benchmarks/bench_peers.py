@@ -22,7 +22,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import rasterio
 
 ROOT = Path(__file__).resolve().parent.parent
