@@ -373,7 +373,7 @@ def test_ctrl_c_while_the_polygons_are_written_keeps_the_finished_rasters_resuma
                                                                                     monkeypatch):
     """The rasters are finished (COG copies made) but not published when the polygons are written: Ctrl-C there
     keeps only the partial files (no COG copy, no sidecar left), and --resume publishes everything."""
-    from geoclassify.inference import pipeline
+    from geoclassify.vector import polygonize as polygonize_module
 
     def ctrl_c(*args, **kwargs):
         assert sorted(p.name for p in tmp_path.iterdir() if ".cog." in p.name) == [
@@ -384,7 +384,7 @@ def test_ctrl_c_while_the_polygons_are_written_keeps_the_finished_rasters_resuma
     config = PredictConfig(stride=16, cog=True, checkpoint_seconds=0)
     outputs = SceneOutputs(tmp_path / "out.tif", tmp_path / "p.tif", tmp_path / "v.gpkg")
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline, "polygonize_raster", ctrl_c)
+        patch.setattr(polygonize_module, "polygonize_raster", ctrl_c)
         with pytest.raises(KeyboardInterrupt):
             predict_scene(str(rgb_byte), outputs, runner, config)
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.tif.partial.json", ".out.tif.partial.tif",
