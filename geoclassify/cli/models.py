@@ -41,7 +41,7 @@ def models(architectures: bool, as_json: bool, classes: int, bands: int) -> None
     for name in BUNDLED:
         card = read_model_card(bundled_path(name))
         default = " (default)" if name == DEFAULT else ""
-        figures = ", ".join(f"{k[5:]} {v}" for k, v in card.provenance.items() if k.startswith("test_"))
+        figures = ", ".join(f"{k} {v}" for k, v in card.test_figures().items())
         click.echo(f"{name}{default}: {card.task}, {card.architecture}, {card.num_classes} classes")
         click.echo(f"  classes: {', '.join(card.class_names)}")
         named = ", ".join(card.band_names) or str(card.bands)

@@ -123,10 +123,11 @@ class ModelFile(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         """The model file's path, or a bundled model's name; a name that is neither fails as a usage error."""
         from geoclassify.errors import ModelFileError
-        from geoclassify.models.bundled import resolve_model
+        from geoclassify.models.bundled import BUNDLED, resolve_model
 
         try:
-            resolve_model(str(value), "auto")
+            if str(value) not in BUNDLED:  # a bundled name is checked; its backend is chosen by the command
+                resolve_model(str(value))
         except ModelFileError as exc:
             self.fail(str(exc), param, ctx)
         return str(value)

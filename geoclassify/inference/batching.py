@@ -26,7 +26,7 @@ def pixels_per_call(backend: str, device_type: str) -> int:
     Returns:
         Scene pixels (windows x window area) per call.
     """
-    return CUDA_PIXELS_PER_CALL if device_type == "cuda" else CPU_PIXELS_PER_CALL.get(backend, 65_536)
+    return CUDA_PIXELS_PER_CALL if device_type == "cuda" else CPU_PIXELS_PER_CALL[backend]
 
 
 def windows_per_call(window: int, budget: int) -> int:

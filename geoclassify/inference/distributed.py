@@ -30,6 +30,7 @@ from geoclassify.io.gdal_cache import bounded_gdal_cache
 from geoclassify.io.raster import Scene
 from geoclassify.io.reader import StripReader
 from geoclassify.models.card import ModelCard
+from geoclassify.models.files import backend_of
 from geoclassify.version import __version__
 
 if TYPE_CHECKING:
@@ -107,8 +108,8 @@ class DaskRunner:
     def __init__(self, client: "Client", model: ModelSource, card: ModelCard):
         self.client, self.model, self.card = client, model.absolute(), card
         self.identity = model_identity(self.model.path, self.model.card)
-        backend = "torch" if self.model.path.endswith(".safetensors") else "onnx"
-        self.pixels_per_call = pixels_per_call(backend, "cuda" if self.model.device == "cuda" else "cpu")
+        self.pixels_per_call = pixels_per_call(backend_of(self.model.path),
+                                               "cuda" if self.model.device == "cuda" else "cpu")
 
     def run_strips(self, scene: Scene, layout: Layout, strips: list[Strip], loop: LoopOptions,
                    on_batch: BatchCallback | None = None) -> StripOutputs:

@@ -22,7 +22,6 @@ from geoclassify.optional import has_extra
 
 Backend = Literal["torch", "onnx"]
 BACKENDS = ("auto", "torch", "onnx")
-SUFFIXES: dict[str, Backend] = {".safetensors": "torch", ".onnx": "onnx", ".keras": "onnx"}
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
 
@@ -32,14 +31,12 @@ class BundledModel:
 
     stem: str  # its files: WEIGHTS/STEM.safetensors and WEIGHTS/STEM.onnx
     cpu_backend: Backend  # the faster of the two on a CPU (benchmarks/bench_backends.py)
-    about: str
 
 
 BUNDLED = {
-    "agri-s2-rgb": BundledModel("agri_s2_rgb_compact", "onnx",
-                                "agricultural / non-agricultural chips, Sentinel-2 RGB, 10 m"),
-    "aerial-scenes": BundledModel("aerial_scenes_lite", "onnx", "AID's 30 aerial scene classes"),
-    "aerial-landcover": BundledModel("aerial_landcover_unet", "onnx", "Dubai aerial land cover, per pixel"),
+    "agri-s2-rgb": BundledModel("agri_s2_rgb_compact", "onnx"),  # agricultural / non-agricultural chips, S2 RGB
+    "aerial-scenes": BundledModel("aerial_scenes_lite", "onnx"),  # AID's 30 aerial scene classes
+    "aerial-landcover": BundledModel("aerial_landcover_unet", "onnx"),  # Dubai aerial land cover, per pixel
 }
 DEFAULT = "agri-s2-rgb"
 
@@ -76,6 +73,16 @@ def torch_cuda_usable() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def check_backend(backend: str) -> None:
+    """Refuse a backend that is none of BACKENDS.
+
+    Raises:
+        ConfigError: `backend` is not "auto", "torch" or "onnx".
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
 def choose_backend(name: str, backend: str = "auto", device: str = "auto") -> Backend:
     """The backend that runs a bundled model.
 
@@ -92,8 +99,7 @@ def choose_backend(name: str, backend: str = "auto", device: str = "auto") -> Ba
     Raises:
         ConfigError: `backend` is none of the three.
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    check_backend(backend)
     if backend != "auto":
         return backend  # type: ignore[return-value]
     if not has_extra("torch"):
@@ -127,13 +133,13 @@ def resolve_model(model: str | None, backend: str = "auto", device: str = "auto"
     if not Path(name).suffix and not Path(name).exists():  # a name, not a model file's path
         raise ModelFileError(f"no bundled model is called {name!r} (bundled: {', '.join(BUNDLED)}); a model file's "
                              "name ends in .safetensors, .onnx or .keras")
-    suffix = Path(name).suffix.lower()
-    runs_on = SUFFIXES.get(suffix)
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-    if backend != "auto" and runs_on is not None and backend != runs_on:
-        kind = {".safetensors": "a torch model file", ".onnx": "an ONNX model file, run by ONNX Runtime",
-                ".keras": "a Keras model file, run through its ONNX export"}[suffix]
+    from geoclassify.models.files import FORMATS, backend_of  # files imports this module
+
+    check_backend(backend)
+    fmt = FORMATS.get(Path(name).suffix.lower())
+    if backend != "auto" and fmt is not None and backend != (runs_on := backend_of(name)):
+        kind = {"safetensors": "a torch model file", "onnx": "an ONNX model file, run by ONNX Runtime",
+                "keras": "a Keras model file, run through its ONNX export"}[fmt]
         hint = (f"export it first (the torch extra): geoclassify export {name} -o model.onnx" if runs_on == "torch"
                 else "run the .safetensors model file it was exported from")
         raise ConfigError(f"--backend {backend} cannot run {name}: it is {kind}; {hint}")
@@ -166,7 +172,7 @@ def describe_bundled(name: str) -> dict[str, Any]:
         "bands": list(card.bands), "band_names": list(card.band_names), "gsd": card.gsd,
         "tile_size": card.tile_size, "stride": fine_map_stride(card.task, card.tile_size),
         "files": {backend: str(bundled_path(name, backend, must_exist=False)) for backend in ("torch", "onnx")},
-        "test": {k[5:]: v for k, v in card.provenance.items() if k.startswith("test_")},
+        "test": card.test_figures(),
         "data": card.provenance.get("data"),
     }
 

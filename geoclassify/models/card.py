@@ -117,6 +117,10 @@ class ModelCard:
                 raise
             raise ModelFileError(f"model card is incomplete or malformed: {exc}") from None
 
+    def test_figures(self) -> dict[str, Any]:
+        """The test figures its provenance records (`test_accuracy` -> "accuracy"), in their order."""
+        return {k[5:]: v for k, v in self.provenance.items() if k.startswith("test_")}
+
     def gsd_text(self) -> str:
         """The GSD in words: "10 m", or that the model has none (predict keeps the scene's pixel size)."""
         return f"{self.gsd:g} m" if self.gsd is not None else "none (predict keeps the pixel size)"

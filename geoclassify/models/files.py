@@ -55,6 +55,22 @@ def model_format(path: PathLike) -> ModelFormat:
     return FORMATS[suffix]
 
 
+def backend_of(path: PathLike) -> Literal["torch", "onnx"]:
+    """The backend a model file's format runs on: torch for `.safetensors`, ONNX Runtime for `.onnx` and `.keras`
+    (a Keras model runs through its ONNX export).
+
+    Args:
+        path: a model file (it need not exist).
+
+    Returns:
+        "torch" or "onnx".
+
+    Raises:
+        ModelFileError: the suffix is none of .safetensors, .onnx and .keras.
+    """
+    return "torch" if model_format(path) == "safetensors" else "onnx"
+
+
 def is_onnx(path: PathLike) -> bool:
     """Whether a model file is an ONNX model (run by ONNX Runtime); False for any other name.
 
