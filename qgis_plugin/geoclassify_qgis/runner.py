@@ -53,7 +53,8 @@ class Canceled(Exception):
     """The run was cancelled; the subprocess is dead and nothing was written."""
 
 
-def _exe(name: str) -> str:
+def executable_name(name: str) -> str:
+    """A program's file name on this platform: NAME, or NAME.exe on Windows."""
     return name + ".exe" if sys.platform == "win32" else name
 
 
@@ -64,12 +65,12 @@ def _python_command(python: Path) -> list[str]:
 def _in_environment(folder: Path) -> list[str] | None:
     """The geoclassify command inside a Python environment (venv/conda) folder or its bin/Scripts folder."""
     for bindir in (folder / "bin", folder / "Scripts", folder):
-        exe = bindir / _exe("geoclassify")
+        exe = bindir / executable_name("geoclassify")
         if exe.is_file():
             return [str(exe)]
     for bindir in (folder / "bin", folder / "Scripts", folder):
         for name in ("python3", "python"):
-            python = bindir / _exe(name)
+            python = bindir / executable_name(name)
             if python.is_file():
                 return _python_command(python)
     return None

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import runner
-from .runner import Canceled
+from .runner import Canceled, executable_name
 
 MIN_PYTHON = (3, 11)
 PREFIX = "env-"
@@ -48,10 +48,6 @@ EXTRA = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 
 class SetupError(Exception):
     """The set-up could not be done; the message says why (pip's own reason where pip failed)."""
-
-
-def _exe(name: str) -> str:
-    return name + ".exe" if sys.platform == "win32" else name
 
 
 def bin_folder(environment: Path) -> Path:
@@ -362,7 +358,7 @@ def _site_packages(environment: Path) -> Path | None:
 def _make_environment(python: Path, environment: Path, calls: Callbacks) -> Path:
     calls.on_step(f"making a Python environment in {environment}")
     code, lines = _run([str(python), "-m", "venv", str(environment)], calls, calls.on_log)
-    env_python = bin_folder(environment) / _exe("python")
+    env_python = bin_folder(environment) / executable_name("python")
     if code != 0 or not env_python.is_file():
         raise SetupError(f"{python} could not make a Python environment in {environment}: {pip_reason(lines)}")
     calls.on_progress(PipProgress.COLLECT)
@@ -395,7 +391,7 @@ def _pip_install(env_python: Path, environment: Path, source: Source, calls: Cal
 
 def _check_cli(environment: Path, calls: Callbacks) -> tuple[Path, str]:
     calls.on_step("checking the geoclassify command")
-    cli = bin_folder(environment) / _exe("geoclassify")
+    cli = bin_folder(environment) / executable_name("geoclassify")
     code, lines = _run([str(cli), "--version"], calls, calls.on_log)
     if code != 0:
         raise SetupError(f"geoclassify was installed but does not run: {runner.error_message(lines, code)}")
