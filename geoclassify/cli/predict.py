@@ -40,6 +40,11 @@ log = logging.getLogger("geoclassify")
 @click.option("--stack", is_flag=True, help="The SCENES are the bands of one scene (one file per band, e.g. "
                                             "B04.tif B03.tif B02.tif), stacked on the finest grid.")
 @stride_option
+@click.option("--fully-convolutional", is_flag=True,
+              help="Chip classifiers with a global-average-pooling head (the default model): compute the features "
+                   "of overlapping chips once over tiles of many chips and average them per chip, instead of each "
+                   "chip alone: about 2.2x faster at --stride 32, 16 or 8, but not the same classes (79-91 % the "
+                   "same on real scenes: chips then see their neighbours, not zero padding).")
 @click.option("--tile-size", type=int, help="Segmentation: tile size in pixels (default: the model's).")
 @click.option("--overlap", type=int, help="Segmentation: overlap of neighbouring tiles in pixels.")
 @batch_size_option
@@ -61,8 +66,8 @@ log = logging.getLogger("geoclassify")
 @verbosity_options
 @click.pass_context
 def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list: str | None, model: str | None,
-            card: str | None, device: str, backend: str, bands, product: str | None, stack: bool, stride, tile_size,
-            overlap,
+            card: str | None, device: str, backend: str, bands, product: str | None, stack: bool, stride,
+            fully_convolutional: bool, tile_size, overlap,
             batch_size: int, amp: bool,
             no_resample: bool, probabilities, probabilities_dtype: str, cog: bool, overwrite: bool, read_workers: int,
             scheduler: str | None, resume: bool, checkpoint_seconds: float, vector: str | None, polygons) -> None:
@@ -98,7 +103,7 @@ def predict(ctx: click.Context, scenes: tuple[str, ...], output: str, from_list:
         require_extra("torch", TORCH_MODELS)
     with as_usage_error():
         config = PredictConfig(bands=bands, product=product, stride=stride, tile_size=tile_size, overlap=overlap,
-                               batch_size=batch_size,
+                               batch_size=batch_size, fully_convolutional=fully_convolutional,
                                resample=not no_resample, probabilities_dtype=probabilities_dtype, cog=cog,
                                overwrite=overwrite, read_workers=read_workers, resume=resume,
                                checkpoint_seconds=checkpoint_seconds)

@@ -1,7 +1,9 @@
 """Export a geoclassify model file to ONNX, with its model card in the ONNX metadata.
 
 The graph takes normalised float32 NCHW input (the card's mean/std are applied by the predictor)
-and returns logits; the batch axis is dynamic, and for segmentation models height and width too.
+and returns logits; the batch axis is dynamic, and for segmentation models height and width too. A chip
+classifier with a fully convolutional form (`geoclassify.models.dense`) has a second output, `cell_logits`, the
+logits of each feature cell of any tile size (its input height and width are dynamic).
 torch's exporter (torch.export based) writes it; onnxscript must be installed for that.
 """
 
@@ -15,7 +17,7 @@ import numpy as np
 from geoclassify.errors import ExportError
 from geoclassify.io.writer import check_output_path
 from geoclassify.models.card import ModelCard, with_provenance
-from geoclassify.models.onnx_file import save_with_card
+from geoclassify.models.onnx_file import CELL_OUTPUT, save_with_card
 from geoclassify.optional import require
 
 log = logging.getLogger("geoclassify")
@@ -35,12 +37,18 @@ def trace_to_onnx(model, card: ModelCard):
     """
     import torch
 
+    from geoclassify.models.dense import chip_and_cell_logits
+
     require("onnxscript", "torch", "ONNX exports of torch models")  # torch's exporter needs it
     dynamic = torch.export.Dim.DYNAMIC
     axes = {0: dynamic, 2: dynamic, 3: dynamic} if card.task == "segmentation" else {0: dynamic}
+    outputs = ["logits"]
+    dense = chip_and_cell_logits(model) if card.task == "classification" else None
+    if dense is not None:  # a fully convolutional head: per-cell logits of any tile size as well
+        model, axes, outputs = dense, {0: dynamic, 2: dynamic, 3: dynamic}, ["logits", CELL_OUTPUT]
     example = torch.randn(2, card.in_channels, card.tile_size, card.tile_size)
     try:
-        program = torch.onnx.export(model, (example,), dynamo=True, input_names=["image"], output_names=["logits"],
+        program = torch.onnx.export(model, (example,), dynamo=True, input_names=["image"], output_names=outputs,
                                     dynamic_shapes=(axes,), opset_version=OPSET, external_data=False, verbose=False)
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds of errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -57,7 +65,7 @@ def check_agreement(model, example, output: Path) -> float:
     from geoclassify.models.onnx_file import open_session
 
     with torch.inference_mode():
-        expected = model(example).numpy()
+        expected = model(example).numpy()  # the chip logits: the first output
     session = open_session(output)
     got = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
     return float(np.abs(got - expected).max())

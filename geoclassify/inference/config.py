@@ -25,14 +25,18 @@ def _at_least(name: str, value: float | None, low: float) -> None:
 
 @dataclass(frozen=True)
 class LoopOptions:
-    """What the window loop needs besides the layout: windows per model call, strips read ahead, read threads."""
+    """What the window loop needs besides the layout: windows per model call, strips read ahead, read threads, and
+    for chip classifiers whether to run fully convolutionally, with tiles of about
+    `pixels_per_call` pixels (`geoclassify.inference.dense_chips`)."""
 
     batch_size: int = 64
     prefetch: int = 1
     read_workers: int = 2
+    fully_convolutional: bool = False
+    pixels_per_call: int = 262_144
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "prefetch", "read_workers"):
+        for name in ("batch_size", "prefetch", "read_workers", "pixels_per_call"):
             _at_least(name, getattr(self, name), 1)
 
 
@@ -49,6 +53,9 @@ class PredictConfig:
         tile_size, overlap: segmentation: tile size and overlap of neighbouring tiles, in pixels.
         batch_size: windows per model call (None: as many as a budget of pixels per call allows, measured for
             the backend and device: `geoclassify.inference.batching`).
+        fully_convolutional: chip classifiers: compute the features of overlapping chips once, over tiles of many
+            chips, and average them per chip (`geoclassify.inference.dense_chips`; faster, not the same classes);
+            default: each chip alone.
         resample: resample the scene to the model's GSD (metres) when its ground pixel differs.
         probabilities_dtype: uint8 (probability x 255) or float32 (NaN on nodata).
         cog: write Cloud Optimized GeoTIFFs.
@@ -69,6 +76,7 @@ class PredictConfig:
     tile_size: int | None = None
     overlap: int | None = None
     batch_size: int | None = None
+    fully_convolutional: bool = False
     resample: bool = True
     probabilities_dtype: str = "uint8"
     cog: bool = False
@@ -107,7 +115,8 @@ class PredictConfig:
 
         Args:
             window: the side of the layout's windows in pixels.
-            pixels_per_call: the runner's budget of pixels per model call, for a batch size not given.
+            pixels_per_call: the runner's budget of pixels per model call, for a batch size not given and for the
+                tiles of a fully convolutional chip classifier.
 
         Returns:
             The options; the batch size given, or the windows that fit the budget.
@@ -115,7 +124,7 @@ class PredictConfig:
         from geoclassify.inference.batching import windows_per_call
 
         batch = windows_per_call(window, pixels_per_call) if self.batch_size is None else self.batch_size
-        return LoopOptions(batch, self.prefetch, self.read_workers)
+        return LoopOptions(batch, self.prefetch, self.read_workers, self.fully_convolutional, pixels_per_call)
 
 
 @dataclass(frozen=True)

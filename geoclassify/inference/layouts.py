@@ -272,8 +272,9 @@ def make_layout(grid: Grid, card: ModelCard, config: PredictConfig) -> Layout:
     """The layout of a model's windows over a working grid: chips for a classifier, blended tiles for segmentation.
 
     Raises:
-        ConfigError: an option that does not apply to the model (--tile-size for a chip classifier, --stride for
-            segmentation), a stride larger than the chip, an overlap outside (2 x margin, tile size).
+        ConfigError: an option that does not apply to the model (--tile-size for a chip classifier, --stride or
+            --fully-convolutional for segmentation), a stride larger than the chip, an overlap outside
+            (2 x margin, tile size).
     """
     if card.task == "classification":
         if config.tile_size and config.tile_size != card.tile_size:
@@ -282,6 +283,9 @@ def make_layout(grid: Grid, card: ModelCard, config: PredictConfig) -> Layout:
         return ChipLayout(grid, card.tile_size, config.stride or card.tile_size, card.num_classes)
     if config.stride:
         raise ConfigError("--stride applies to chip classifiers; for segmentation use --tile-size and --overlap")
+    if config.fully_convolutional:
+        raise ConfigError("--fully-convolutional applies to chip classifiers; a segmentation model is fully "
+                          "convolutional already")
     tile = config.tile_size or card.tile_size
     overlap = config.overlap if config.overlap is not None else max(tile // 4, 2 * card.receptive_margin + 2)
     return BlendLayout(grid, tile, overlap, card.receptive_margin, card.num_classes)

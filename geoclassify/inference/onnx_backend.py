@@ -14,7 +14,8 @@ import numpy as np
 
 from geoclassify.errors import ModelFileError
 from geoclassify.inference.batching import pixels_per_call
-from geoclassify.models.onnx_file import card_from_session, open_session
+from geoclassify.inference.dense_chips import CellGeometry, CellLogitsMixin, measure_cells
+from geoclassify.models.onnx_file import CELL_OUTPUT, card_from_session, open_session
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -31,7 +32,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-class OnnxPredictor:
+class OnnxPredictor(CellLogitsMixin):
     """Normalises raw pixels with the card, runs the ONNX graph and turns logits into probabilities."""
 
     def __init__(self, path: str | Path, device: str = "auto", card_path: str | None = None,
@@ -68,6 +69,30 @@ class OnnxPredictor:
         self.std = np.asarray(self.card.std, np.float32).reshape(shape)
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
         self.pixels_per_call = pixels_per_call("onnx", "cuda" if on_gpu else "cpu")
+        self.output_name = self.session.get_outputs()[0].name
+        self._cells_known = False
+        self._geometry: CellGeometry | None = None
+
+    @property
+    def cells(self) -> CellGeometry | None:
+        """A chip classifier's feature cells, where the graph also outputs `cell_logits` (per-cell logits of any
+        tile size: written by `geoclassify export` for a fully convolutional head) whose cells tile its chips;
+        else None (measured on first use: `measure_cells`)."""
+        if not self._cells_known:
+            self._cells_known = True
+            if self.card.task == "classification" and CELL_OUTPUT in {o.name for o in self.session.get_outputs()}:
+                try:
+                    self._geometry = measure_cells(self._cells, self.card.mean, self.card.std, self.card.tile_size)
+                except Exception:  # noqa: BLE001 - ONNX Runtime refuses other tile sizes: no fully convolutional form
+                    self._geometry = None
+        return self._geometry
+
+    def _cells(self, batch: np.ndarray) -> np.ndarray:
+        (cells,) = self.session.run([CELL_OUTPUT], {self.input_name: self._normalised(batch)})
+        return cells.astype(np.float32, copy=False)
+
+    def _normalised(self, batch: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray((batch.astype(np.float32) - self.mean) / self.std)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32.
@@ -75,8 +100,7 @@ class OnnxPredictor:
         Raises:
             ModelFileError: the graph returns another number of classes than the card lists.
         """
-        x = (batch.astype(np.float32) - self.mean) / self.std
-        (logits,) = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[:1]
+        (logits,) = self.session.run([self.output_name], {self.input_name: self._normalised(batch)})
         if logits.shape[1] != self.card.num_classes:
             raise ModelFileError(f"{self.path} returns {logits.shape[1]} classes but its card lists "
                                  f"{self.card.num_classes}; give a card whose classes match the model")

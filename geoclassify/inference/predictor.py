@@ -11,6 +11,7 @@ import numpy as np
 
 from geoclassify.errors import ConfigError
 from geoclassify.inference.batching import pixels_per_call
+from geoclassify.inference.dense_chips import CellGeometry, CellLogitsMixin, measure_cells
 from geoclassify.models import files as model_files
 from geoclassify.models.card import ModelCard
 from geoclassify.models.keras_file import onnx_beside
@@ -31,6 +32,14 @@ class Predictor(Protocol):
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(n, bands, h, w) raw pixels -> (n, classes) or (n, classes, h, w) probabilities, float32."""
+
+    @property
+    def cells(self) -> CellGeometry | None:
+        """A chip classifier's feature cells where it has a fully convolutional form, else None."""
+
+    def cell_logits(self, batch: np.ndarray) -> np.ndarray:
+        """(n, bands, h, w) raw pixels -> (n, classes, h / cell, w / cell) logits of each feature cell, float32
+        (`geoclassify.inference.dense_chips`)."""
 
 
 def resolve_device(device: str) -> "torch.device":
@@ -56,7 +65,7 @@ def resolve_device(device: str) -> "torch.device":
     return torch.device(device)
 
 
-class TorchPredictor:
+class TorchPredictor(CellLogitsMixin):
     """Runs a torch model in inference mode: normalisation on the device, channels_last, optional AMP."""
 
     def __init__(self, model: "nn.Module", card: ModelCard, device: str = "auto", amp: bool = False) -> None:
@@ -74,6 +83,40 @@ class TorchPredictor:
         self.mean = torch.tensor(card.mean, dtype=torch.float32, device=self.device).view(shape)
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device).view(shape)
         self.pixels_per_call = pixels_per_call("torch", self.device.type)
+        self._dense: "nn.Module | None" = None
+        self._cells_known = False
+        self._geometry: CellGeometry | None = None
+
+    @property
+    def cells(self) -> CellGeometry | None:
+        """A chip classifier's feature cells where it has a fully convolutional form (`geoclassify.models.dense`)
+        whose cells tile its chips, else None (measured on first use: `measure_cells`)."""
+        if not self._cells_known:
+            import torch
+
+            from geoclassify.models.dense import cell_logits
+
+            dense = cell_logits(self.model) if self.card.task == "classification" else None
+            if dense is not None:
+                self._dense = dense.to(memory_format=torch.channels_last)
+                self._geometry = measure_cells(self._cells, self.card.mean, self.card.std, self.card.tile_size)
+            self._cells_known = True
+        return self._geometry
+
+    def _cells(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        assert self._dense is not None
+        with torch.inference_mode():
+            with self._autocast():
+                logits = self._dense(self._normalised(batch))
+            return logits.float().cpu().numpy()
+
+    def _normalised(self, batch: np.ndarray) -> "torch.Tensor":
+        import torch
+
+        x = torch.from_numpy(batch).to(self.device, non_blocking=True).float()
+        return ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         import torch
@@ -89,8 +132,7 @@ class TorchPredictor:
         import torch.nn.functional as F
 
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device, non_blocking=True).float()
-            x = ((x - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+            x = self._normalised(batch)
             with self._autocast():
                 logits = self.model(x)
             return F.softmax(logits.float(), dim=1).cpu().numpy()

@@ -165,7 +165,8 @@ def run_fingerprint(scene: Scene, outputs: SceneOutputs, model: dict, config: Pr
     """What must not change between an interrupted run and its --resume; `model` identifies the model (a
     runner's `identity`)."""
     options = dict(bands=list(scene.bands), stride=config.stride, tile_size=config.tile_size, overlap=config.overlap,
-                   batch_size=config.batch_size, resample=config.resample, cog=config.cog,
+                   batch_size=config.batch_size, fully_convolutional=config.fully_convolutional,
+                   resample=config.resample, cog=config.cog,
                    probabilities=outputs.probabilities is not None, probabilities_dtype=config.probabilities_dtype,
                    values=None if scene.values is None else [[v.gain, v.bias] for v in scene.values])
     return {"scene": file_identity(scene.path), "model": model, "options": options,

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from geoclassify.inference.config import LoopOptions
+from geoclassify.inference.dense_chips import cells_for, strip_probabilities, tile_pixels
 from geoclassify.inference.layouts import ChipLayout, Layout, Strip
 from geoclassify.inference.predictor import Predictor
 from geoclassify.io.raster import Scene
@@ -111,15 +112,26 @@ def predict_strips(reader: StripReader, layout: Layout, strips: list[Strip], pre
     can hold all the windows of a scene)."""
     card = predictor.card
     size = layout.chip if isinstance(layout, ChipLayout) else layout.tile
-    pending: deque = deque()
-    for strip in strips[: loop.prefetch]:
-        pending.append(reader.submit_strip(strip.row, strip.height, strip.col, strip.width))
+    cells = cells_for(layout, predictor, loop.fully_convolutional) if isinstance(layout, ChipLayout) else None
+    m = cells.context if cells is not None else 0  # the scene around a strip that its chips' cells see
+
+    def submit(strip: Strip):
+        return reader.submit_strip(strip.row - m, strip.height + 2 * m, strip.col - m, strip.width + 2 * m)
+    pending: deque = deque(submit(strip) for strip in strips[: loop.prefetch])
     for i, strip in enumerate(strips):
         data, valid = reader.collect(pending.popleft())
         if i + loop.prefetch < len(strips):
-            nxt = strips[i + loop.prefetch]
-            pending.append(reader.submit_strip(nxt.row, nxt.height, nxt.col, nxt.width))
-        offsets, active = layout.windows(strip, valid)
+            pending.append(submit(strips[i + loop.prefetch]))
+        offsets, active = layout.windows(strip, valid[m : m + strip.height, m : m + strip.width])
+        if cells is not None:
+            assert isinstance(layout, ChipLayout)
+            fill_window(data, valid, card.mean)  # the whole strip at once: nearest valid pixel, mirrored edges
+            probs_arr = strip_probabilities(data, active, layout, strip, predictor, cells,
+                                            tile_pixels(loop.pixels_per_call))
+            if on_batch is not None:
+                on_batch(strip, int(active.sum()))
+            yield strip, StripOutput(probs_arr, active, None, len(offsets), len(offsets) - int(active.sum()))
+            continue
         fill_chips = isinstance(layout, ChipLayout) and not valid.all()  # chips filled one by one
         if not isinstance(layout, ChipLayout):
             fill_invalid(data, valid, card)

@@ -14,7 +14,6 @@ from rasterio.warp import calculate_default_transform
 
 from geoclassify.errors import ConfigError, IncompatibleSceneError
 from geoclassify.geo.grid import Grid
-from geoclassify.geo.units import ground_units, pixel_size_metres
 from geoclassify.io.bands import find_bands, has_named_bands
 from geoclassify.io.radiometry import PRODUCTS, dataset_radiometry, share_in_range
 from geoclassify.io.raster import BandValues, Scene, georeferencing, open_dataset
@@ -148,6 +147,8 @@ def ground_pixel_size(grid: Grid) -> tuple[float, float] | None:
     within NOMINAL_SCALE_TOLERANCE of 1 (UTM, national grids) counts its metres as ground metres, so a scene
     resampled to 10 m keeps the 10 m grid of the products it is compared with.
     """
+    from geoclassify.geo.units import ground_units, pixel_size_metres  # pyproj: only for a model with a GSD
+
     size = pixel_size_metres(grid)
     units = ground_units(grid.crs)
     if size is None or units is None or units.geographic:
@@ -248,7 +249,7 @@ def working_grid(name: str, native: Grid, frame: Grid, kind: str, card: ModelCar
         log.info("%s is %s: read in north-up, east-right order", name,
                  " and ".join(axis for axis, flip in zip(("south-up", "east-left"), flips) if flip))
     grid, resampling = frame, None if kind == "transform" else Resampling.bilinear
-    size = ground_pixel_size(frame)
+    size = ground_pixel_size(frame) if card.gsd else None
     if card.gsd and size is not None:
         mean_size = (size[0] + size[1]) / 2
         if abs(mean_size / card.gsd - 1) > GSD_TOLERANCE:

@@ -7,9 +7,9 @@ import json
 import logging
 import os
 from contextlib import suppress
+from html import escape  # &, < and > as XML text needs them (xml.sax.saxutils imports urllib: 40 ms)
 from pathlib import Path
 from typing import Iterable
-from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
@@ -42,7 +42,7 @@ def check_output_path(path: str | os.PathLike, overwrite: bool, what: str = "out
 
 def category_aux_xml(class_names: list[str]) -> str:
     """A GDAL PAM sidecar holding the category names of band 1."""
-    cats = "".join(f"      <Category>{escape(n)}</Category>\n" for n in class_names)
+    cats = "".join(f"      <Category>{escape(n, quote=False)}</Category>\n" for n in class_names)
     return (f'<PAMDataset>\n  <PAMRasterBand band="1">\n    <CategoryNames>\n{cats}    </CategoryNames>\n'
             '  </PAMRasterBand>\n</PAMDataset>\n')
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import onnxruntime
 
 GRAPH_NOTE = "input: normalised float32 NCHW ((pixel - mean) / std from the card); output: logits"
+CELL_OUTPUT = "cell_logits"  # a chip classifier's second output, any tile size: logits of each feature cell
 
 
 def import_onnxruntime() -> ModuleType:
@@ -60,14 +61,15 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def open_session(path: str | os.PathLike[str], device: str = "cpu",
-                 threads: int | None = None) -> "onnxruntime.InferenceSession":
+def open_session(path: str | os.PathLike[str], device: str = "cpu", threads: int | None = None,
+                 optimize: bool = True) -> "onnxruntime.InferenceSession":
     """An InferenceSession for a model file, with file errors turned into one clear line.
 
     Args:
         path: the ONNX file.
         device: "auto", "cpu" or "cuda" (see `providers_for`).
         threads: ONNX Runtime's intra-op threads (None: its default).
+        optimize: optimise the graph (False for a session that only reads the metadata: 2-4x faster to open).
 
     Returns:
         The session.
@@ -86,6 +88,8 @@ def open_session(path: str | os.PathLike[str], device: str = "cpu",
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     providers = providers_for(device)
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
@@ -137,7 +141,7 @@ def read_onnx_card(path: str | os.PathLike[str], card_path: str | None = None) -
         ModelFileError: ONNX Runtime cannot read the file, or it carries no card and none was given.
         GeoclassifyError: onnxruntime is not installed.
     """
-    return card_from_session(open_session(path), path, card_path)
+    return card_from_session(open_session(path, optimize=False), path, card_path)
 
 
 def import_onnx() -> ModuleType:

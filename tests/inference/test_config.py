@@ -23,7 +23,8 @@ def test_bad_options_are_refused_when_made(options, flag):
 
 
 def test_loop_options_come_from_the_config_and_are_checked_alone():
-    assert PredictConfig(batch_size=8, prefetch=2, read_workers=3).loop(64, 65_536) == LoopOptions(8, 2, 3)
+    config = PredictConfig(batch_size=8, prefetch=2, read_workers=3, fully_convolutional=True)
+    assert config.loop(64, 65_536) == LoopOptions(8, 2, 3, True, 65_536)
 
 
 @pytest.mark.parametrize(("window", "budget", "windows"), [(64, 65_536, 16), (256, 65_536, 1), (224, 131_072, 2),

@@ -33,7 +33,7 @@ def runner(client, model: Path, threads: int | None = None) -> DaskRunner:
     return DaskRunner(client, ModelSource(str(model), device="cpu", threads=threads), read_model_card(str(model)))
 
 
-@pytest.mark.parametrize("case", ["segmentation", "chips"])
+@pytest.mark.parametrize("case", ["segmentation", "chips", "chips-fully-convolutional"])
 def test_distributed_output_equals_local(case, two_workers, seg_model, chip_model, rgb_byte, tmp_path):
     """With as many model threads on the workers as here, every output is identical to the last bit; with one
     thread (oneDNN then picks other kernels for some batch shapes) classes are identical, float32
@@ -43,6 +43,8 @@ def test_distributed_output_equals_local(case, two_workers, seg_model, chip_mode
     _, client = two_workers
     model = seg_model if case == "segmentation" else chip_model
     options = dict(tile_size=48, overlap=20) if case == "segmentation" else dict(stride=12)  # 2 strips of chips
+    if case == "chips-fully-convolutional":
+        options["fully_convolutional"] = True
     engines = {"local": LocalRunner(load_predictor(str(model), device="cpu")),
                "dask": runner(client, model, threads=torch.get_num_threads()), "dask_1": runner(client, model, 1)}
     results, outputs = {}, {}
