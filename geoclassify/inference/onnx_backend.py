@@ -15,7 +15,7 @@ import numpy as np
 from geoclassify.errors import ModelFileError
 from geoclassify.inference.batching import pixels_per_call
 from geoclassify.inference.dense_chips import CellGeometry, CellLogitsMixin, measure_cells
-from geoclassify.models.onnx_file import CELL_OUTPUT, card_from_session, open_session
+from geoclassify.models.onnx_file import CELL_OUTPUT, card_from_metadata, open_session
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -55,7 +55,7 @@ class OnnxPredictor(CellLogitsMixin):
         self.path = Path(path)
         self.source: dict | None = None  # the files it was loaded from (set by load_predictor)
         self.session = open_session(self.path, device, threads)
-        self.card = card_from_session(self.session, self.path, card_path)
+        self.card = card_from_metadata(self.session.get_modelmeta().custom_metadata_map, self.path, card_path)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ModelFileError(f"{self.path} has {len(inputs)} inputs; geoclassify runs models with one image input")

@@ -7,10 +7,11 @@ A foreign ONNX file has none; it runs only with an explicit card file (`--card c
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, Iterator, Mapping
 
 from geoclassify.errors import ConfigError, InputError, ModelFileError
 from geoclassify.io.atomic import atomic_target
@@ -98,12 +99,12 @@ def open_session(path: str | os.PathLike[str], device: str = "cpu", threads: int
         raise ModelFileError(f"{path} is not a readable ONNX model: {first}") from None
 
 
-def card_from_session(session: "onnxruntime.InferenceSession", path: str | os.PathLike[str],
-                      card_path: str | None = None) -> ModelCard:
+def card_from_metadata(metadata: Mapping[str, str], path: str | os.PathLike[str],
+                       card_path: str | None = None) -> ModelCard:
     """The card embedded by `geoclassify export`, or the one given with --card (which wins).
 
     Args:
-        session: the session of the ONNX file.
+        metadata: the ONNX file's metadata (`metadata_props`, or a session's custom metadata map).
         path: the ONNX file (for messages).
         card_path: a card JSON file to use instead of the embedded card.
 
@@ -119,7 +120,7 @@ def card_from_session(session: "onnxruntime.InferenceSession", path: str | os.Pa
             return ModelCard.from_json(Path(card_path).read_text())
         except OSError:
             raise InputError(f"card file not found or unreadable: {card_path}") from None
-    embedded = session.get_modelmeta().custom_metadata_map.get(CARD_KEY)
+    embedded = metadata.get(CARD_KEY)
     if embedded is None:
         raise ModelFileError(f"{path} is an ONNX model that geoclassify did not export (no model card); "
                              "run it with --card card.json (see `geoclassify info --json MODEL` for the format)")
@@ -141,7 +142,79 @@ def read_onnx_card(path: str | os.PathLike[str], card_path: str | None = None) -
         ModelFileError: ONNX Runtime cannot read the file, or it carries no card and none was given.
         GeoclassifyError: onnxruntime is not installed.
     """
-    return card_from_session(open_session(path, optimize=False), path, card_path)
+    metadata = metadata_props(path)
+    if metadata is None:  # not a model file this reader follows: ONNX Runtime says what is wrong with it
+        metadata = open_session(path, optimize=False).get_modelmeta().custom_metadata_map
+    return card_from_metadata(metadata, path, card_path)
+
+
+def _varint(f: BinaryIO) -> int:
+    value = shift = 0
+    while byte := f.read(1):
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+    raise ValueError("truncated varint")
+
+
+def _fields(f: BinaryIO, end: int, read: tuple[int, ...]) -> Iterator[tuple[int, bytes | None]]:
+    """(field number, bytes) of each field of the protobuf message in `f` up to offset `end`: the bytes of the
+    length-delimited fields numbered in `read`, None for the others (skipped).
+
+    Raises:
+        ValueError: the bytes are not a protobuf message.
+    """
+    while f.tell() < end:
+        tag = _varint(f)
+        number, wire = tag >> 3, tag & 7
+        if wire == 0:
+            _varint(f)
+        elif wire in (1, 5):
+            f.seek(8 if wire == 1 else 4, os.SEEK_CUR)
+        elif wire == 2:
+            length = _varint(f)
+            if f.tell() + length > end:
+                raise ValueError("a field runs past the message")
+            if number in read:
+                yield number, f.read(length)
+                continue
+            f.seek(length, os.SEEK_CUR)
+        else:
+            raise ValueError(f"wire type {wire}")
+        yield number, None
+
+
+def metadata_props(path: str | os.PathLike[str]) -> dict[str, str] | None:
+    """An ONNX file's metadata (ModelProto field 14: key -> value), read from the protobuf wire format without
+    parsing the graph (its bytes are skipped). An ONNX Runtime session opened only to read the card took 20-40 ms
+    for a 15 MB model: most of what a small scene's prediction lost to GeoDeep (benchmarks/RESULTS.md, "Start-up
+    after the peers"); the `onnx` package, which reads it too, is not in the core install.
+
+    Args:
+        path: the ONNX file.
+
+    Returns:
+        The metadata; None where the file is not a model this reader can follow (no graph, or not protobuf).
+
+    Raises:
+        InputError: the file does not exist or cannot be read.
+    """
+    metadata, seen = {}, set()
+    try:
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(0)
+            for number, value in _fields(f, end, read=(14,)):
+                seen.add(number)
+                if value is not None:
+                    entry = dict(_fields(io.BytesIO(value), len(value), read=(1, 2)))
+                    metadata[(entry.get(1) or b"").decode()] = (entry.get(2) or b"").decode()
+    except OSError as exc:
+        raise InputError(f"model file not found: {path} ({exc.strerror})") from None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return metadata if {1, 7} <= seen else None  # ir_version and graph: an ONNX model
 
 
 def import_onnx() -> ModuleType:

@@ -216,3 +216,23 @@ def test_reading_a_card_imports_no_torch(tmp_path):
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_onnx_metadata_is_read_without_onnx_runtime_as_onnx_runtime_reads_it(tmp_path):
+    """The card of every bundled ONNX model, read from the protobuf's metadata field alone, is the one ONNX Runtime
+    reads; bytes that are no ONNX model give None (ONNX Runtime then says why), and so does a truncated model."""
+    from geoclassify.models.bundled import BUNDLED, bundled_path
+    from geoclassify.models.onnx_file import metadata_props, open_session
+
+    for name in BUNDLED:
+        path = bundled_path(name, "onnx")
+        expected = dict(open_session(path, optimize=False).get_modelmeta().custom_metadata_map)
+        assert metadata_props(path) == expected and CARD_KEY in expected
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(bundled_path("agri-s2-rgb", "onnx").read_bytes()[:-50_000])
+    for data in (b"", b"not a model", b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\": 1"):
+        (tmp_path / "bad.onnx").write_bytes(data)
+        assert metadata_props(tmp_path / "bad.onnx") is None
+    assert metadata_props(truncated) is None
+    with pytest.raises(ModelFileError, match="not a readable ONNX model"):
+        read_model_card(truncated)
