@@ -88,3 +88,18 @@ def test_without_a_cli_the_algorithms_load_and_point_to_the_set_up(cli_setting, 
     assert "Set up geoclassify" in message and "does not exist" in message
     assert "Incorrect parameter value" not in message  # the missing CLI is said first, and alone
     assert Path(tmp_path).exists() and not (tmp_path / "c.tif").exists()
+
+
+def test_fully_convolutional_and_the_batch_budget_reach_the_cli(provider, cli, bundled, small_scene, tmp_path):
+    """No batch size given: none is passed (the CLI's pixel budget decides, not 64 windows); the fully
+    convolutional option runs the default model so, at its suggested stride, as the CLI does."""
+    default = next(m for m in bundled if m["default"])
+    plain, dense = Recorder(), Recorder()
+    run("classify", {"INPUT": str(small_scene), "OUTPUT": str(tmp_path / "a.tif")}, plain)
+    result = run("classify", {"INPUT": str(small_scene), "OUTPUT": str(tmp_path / "b.tif"),
+                              "FULLY_CONVOLUTIONAL": True}, dense)
+    assert "--batch-size" not in plain.commands[0] and "--fully-convolutional" not in plain.commands[0]
+    assert "--fully-convolutional" in dense.commands[0]
+    run_cli(cli, "predict", small_scene, "-o", tmp_path / "reference.tif", "--stride", default["stride"],
+            "--fully-convolutional")
+    np.testing.assert_array_equal(read_raster(result["OUTPUT"])[0], read_raster(tmp_path / "reference.tif")[0])

@@ -53,7 +53,7 @@ def test_classify_parameters(provider):
     basic = [n for n, p in params.items() if not p.flags() & QgsProcessingParameterDefinition.FlagAdvanced]
     assert basic == ["INPUT", "BUNDLED_MODEL", "MODEL", "OUTPUT", "POLYGONS", "PROBABILITIES"]
     assert {"BANDS", "STRIDE", "TILE_SIZE", "OVERLAP", "BATCH_SIZE", "DEVICE", "MIN_AREA", "SIMPLIFY", "CLASSES",
-            "NO_RESAMPLE"} <= set(params)
+            "NO_RESAMPLE", "FULLY_CONVOLUTIONAL"} <= set(params)
     assert params["MODEL"].flags() & QgsProcessingParameterDefinition.FlagOptional
     assert {o.name() for o in alg.outputDefinitions()} == {"OUTPUT", "POLYGONS", "PROBABILITIES"}
 

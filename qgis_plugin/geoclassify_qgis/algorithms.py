@@ -194,6 +194,10 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
         self._add(QgsProcessingParameterNumber("STRIDE", self.tr("Stride in pixels (chip classifiers; empty: a "
                                                                  "quarter of the chip; smaller gives a finer map)"),
                                                integer, optional=True, minValue=1), advanced=True)
+        self._add(QgsProcessingParameterBoolean("FULLY_CONVOLUTIONAL", self.tr(
+            "Fully convolutional (chip classifiers: features of overlapping chips computed once; about 2x faster "
+            "fine maps, but chips then see their neighbours: some classes differ)"), defaultValue=False),
+            advanced=True)
         self._add(QgsProcessingParameterNumber("TILE_SIZE", self.tr("Tile size in pixels (segmentation models)"),
                                                integer, optional=True, minValue=1), advanced=True)
         self._add(QgsProcessingParameterNumber("OVERLAP", self.tr("Tile overlap in pixels (segmentation models)"),
@@ -201,8 +205,9 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
         self._add(QgsProcessingParameterBoolean("NO_RESAMPLE", self.tr("Keep the scene's pixel size even if the model "
                                                                        "expects another (no resampling)"),
                                                 defaultValue=False), advanced=True)
-        self._add(QgsProcessingParameterNumber("BATCH_SIZE", self.tr("Batch size (windows per model call)"),
-                                               integer, defaultValue=64, minValue=1), advanced=True)
+        self._add(QgsProcessingParameterNumber("BATCH_SIZE", self.tr("Batch size (windows per model call; empty: "
+                                                                     "as many as suit the backend)"),
+                                               integer, optional=True, minValue=1), advanced=True)
         self._add(QgsProcessingParameterEnum("DEVICE", self.tr("Device"), options=DEVICES, defaultValue=0),
                   advanced=True)
         self._add(QgsProcessingParameterNumber("MIN_AREA", self.tr("Polygons: merge regions smaller than (m²)"),
@@ -230,10 +235,12 @@ class ClassifyAlgorithm(GeoclassifyAlgorithm):
             if bands:
                 args += ["--bands", bands.replace(" ", "")]
             args += self._stride_args(parameters, context, feedback, model, bundled)
+            if self.parameterAsBoolean(parameters, "FULLY_CONVOLUTIONAL", context):
+                args.append("--fully-convolutional")
             args += self._number_args(parameters, context, [("TILE_SIZE", "--tile-size", True),
-                                                            ("OVERLAP", "--overlap", True)])
-            args += ["--batch-size", str(self.parameterAsInt(parameters, "BATCH_SIZE", context) or 64),
-                     "--device", DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]]
+                                                            ("OVERLAP", "--overlap", True),
+                                                            ("BATCH_SIZE", "--batch-size", True)])
+            args += ["--device", DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)]]
             if self.parameterAsBoolean(parameters, "NO_RESAMPLE", context):
                 args.append("--no-resample")
             if probabilities:
