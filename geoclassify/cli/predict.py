@@ -44,7 +44,8 @@ log = logging.getLogger("geoclassify")
               help="Chip classifiers with a global-average-pooling head (the default model): compute the features "
                    "of overlapping chips once over tiles of many chips and average them per chip, instead of each "
                    "chip alone: about 2.2x faster at --stride 32, 16 or 8, but not the same classes (79-91 % the "
-                   "same on real scenes: chips then see their neighbours, not zero padding).")
+                   "same on real scenes: chips then see their neighbours, not zero padding). Tiles of about 1 Mpx "
+                   "go to the model: --batch-size does not apply.")
 @click.option("--tile-size", type=int, help="Segmentation: tile size in pixels (default: the model's).")
 @click.option("--overlap", type=int, help="Segmentation: overlap of neighbouring tiles in pixels.")
 @batch_size_option

@@ -42,33 +42,57 @@ def trace_to_onnx(model, card: ModelCard):
     require("onnxscript", "torch", "ONNX exports of torch models")  # torch's exporter needs it
     dynamic = torch.export.Dim.DYNAMIC
     axes = {0: dynamic, 2: dynamic, 3: dynamic} if card.task == "segmentation" else {0: dynamic}
-    outputs = ["logits"]
-    dense = chip_and_cell_logits(model) if card.task == "classification" else None
-    if dense is not None:  # a fully convolutional head: per-cell logits of any tile size as well
-        model, axes, outputs = dense, {0: dynamic, 2: dynamic, 3: dynamic}, ["logits", CELL_OUTPUT]
+    model.eval()
     example = torch.randn(2, card.in_channels, card.tile_size, card.tile_size)
+    dense = (chip_and_cell_logits(model, card.in_channels, card.tile_size) if card.task == "classification"
+             else None)
+    if dense is not None:  # a fully convolutional head: per-cell logits of any tile size as well
+        try:
+            return _export(dense, example, {0: dynamic, 2: dynamic, 3: dynamic}, ["logits", CELL_OUTPUT],
+                           card.architecture), example
+        except ExportError as exc:
+            log.info("%s; exported without the cell_logits output (predict --fully-convolutional needs it)", exc)
+    return _export(model, example, axes, ["logits"], card.architecture), example
+
+
+def _export(model, example, axes: dict, outputs: list[str], architecture: str):
+    """Torch's dynamo export of `model` traced with `example` (the ModelProto); ExportError where it fails."""
+    import torch
+
     try:
         program = torch.onnx.export(model, (example,), dynamo=True, input_names=["image"], output_names=outputs,
                                     dynamic_shapes=(axes,), opset_version=OPSET, external_data=False, verbose=False)
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds of errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ExportError(f"architecture {card.architecture!r} could not be exported to ONNX: {first}") from None
+        raise ExportError(f"architecture {architecture!r} could not be exported to ONNX: {first}") from None
     if program is None:  # only the legacy exporter (dynamo=False) returns nothing
-        raise ExportError(f"architecture {card.architecture!r}: torch's ONNX exporter returned no program")
-    return program.model_proto, example
+        raise ExportError(f"architecture {architecture!r}: torch's ONNX exporter returned no program")
+    return program.model_proto
 
 
 def check_agreement(model, example, output: Path) -> float:
-    """Largest absolute difference between torch and ONNX Runtime logits on the example batch."""
+    """Largest absolute difference between torch and ONNX Runtime logits on the example batch, and of the cell
+    logits on a tile two chips wide where the file has them."""
     import torch
 
+    from geoclassify.models.dense import cell_logits
     from geoclassify.models.onnx_file import open_session
 
+    session = open_session(output)
+    name = session.get_inputs()[0].name
     with torch.inference_mode():
         expected = model(example).numpy()  # the chip logits: the first output
-    session = open_session(output)
-    got = session.run(None, {session.get_inputs()[0].name: example.numpy()})[0]
-    return float(np.abs(got - expected).max())
+    diff = float(np.abs(session.run(["logits"], {name: example.numpy()})[0] - expected).max())
+    if CELL_OUTPUT in {o.name for o in session.get_outputs()}:
+        bands, chip = example.shape[1], example.shape[-1]
+        dense = cell_logits(model, bands, chip)
+        tile = torch.randn(1, bands, chip, 2 * chip)
+        if dense is None:
+            raise ExportError("the ONNX file has cell logits but the model has no fully convolutional form")
+        with torch.inference_mode():
+            cells = dense(tile).numpy()
+        diff = max(diff, float(np.abs(session.run([CELL_OUTPUT], {name: tile.numpy()})[0] - cells).max()))
+    return diff
 
 
 def export_onnx(model_path: str, output: str, overwrite: bool = False) -> ModelCard:

@@ -34,6 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from geoclassify.errors import ConfigError
 from geoclassify.inference.layouts import ChipLayout, Strip
+from geoclassify.models.onnx_file import CELL_OUTPUT
 
 if TYPE_CHECKING:
     from geoclassify.inference.predictor import Predictor
@@ -122,9 +123,9 @@ def measure_cells(cells: Callable[[np.ndarray], np.ndarray], mean: tuple[float, 
         The geometry, or None where cells do not tile chips or the context exceeds `MAX_CONTEXT_CHIPS` chips.
     """
     bands = len(mean)
-    one, two = (cells(np.zeros((1, bands, n, n), np.float32)).shape[-1] for n in (chip, 2 * chip))
+    one, two, seven = (cells(np.zeros((1, bands, chip, k * chip), np.float32)).shape[-1] for k in (1, 2, 7))
     size = cell_side(chip, one, two)
-    if size is None:
+    if size is None or seven != 7 * one:  # (a network whose stride does not divide the chip floors unevenly)
         return None
     reach = MAX_CONTEXT_CHIPS * chip
     n = chip + 2 * reach
@@ -133,7 +134,7 @@ def measure_cells(cells: Callable[[np.ndarray], np.ndarray], mean: tuple[float, 
     tile, other = (loc + scale * rng.standard_normal((2, bands, n, n), np.float32))
     centre = n // 2 // size * size
     expected = cells(tile[np.newaxis])[0, :, centre // size, centre // size]
-    for m in range(0, reach + 1, size):
+    for m in range(0, reach, size):  # (at m = reach the box would be most of the tile: no test)
         mixed = other.copy()
         box = np.s_[:, centre - m : centre + size + m, centre - m : centre + size + m]
         mixed[box] = tile[box]
@@ -166,8 +167,11 @@ def cells_for(layout: ChipLayout, predictor: Predictor, fully_convolutional: boo
         return None
     cells = predictor.cells
     if cells is None or layout.chip % cells.size:
-        raise ConfigError("--fully-convolutional needs a chip classifier whose head is global average pooling and "
-                          "one linear layer, with feature cells that tile its chips; this model has none")
+        raise ConfigError(
+            "--fully-convolutional needs a chip classifier whose head is global average pooling and one linear "
+            "layer, whose feature cells tile its chips and see at most "
+            f"{MAX_CONTEXT_CHIPS} chips around them; this model has none (an ONNX file also needs the "
+            f"{CELL_OUTPUT} output that `geoclassify export` writes for such a model)")
     return cells
 
 
@@ -178,7 +182,7 @@ def pool_cells(cells: np.ndarray, size: int, step: int) -> np.ndarray:
 
 
 def strip_logits(data: np.ndarray, active: np.ndarray, layout: ChipLayout, strip: Strip, predictor: Predictor,
-                 cells: CellGeometry, tile_pixels: int) -> np.ndarray:
+                 cells: CellGeometry, tile_budget: int) -> np.ndarray:
     """Logits of every chip of a strip, from feature maps of tiles of chips with `cells.context` pixels of scene
     around them (so the tiling does not change them).
 
@@ -190,7 +194,7 @@ def strip_logits(data: np.ndarray, active: np.ndarray, layout: ChipLayout, strip
         strip: the strip of `data`.
         predictor: the model.
         cells: its cell geometry (`measure_cells`).
-        tile_pixels: pixels per model call (context included): the tile width is chosen so that tile height x
+        tile_budget: pixels per model call (context included): the tile width is chosen so that tile height x
             width is about this (`tile_pixels`).
 
     Returns:
@@ -206,14 +210,18 @@ def strip_logits(data: np.ndarray, active: np.ndarray, layout: ChipLayout, strip
         top, height = rows[0] * s, (len(rows) - 1) * rows.step * s + chip + 2 * margin
         for cols in axis_phases(n, s, cell):
             pitch = cols.step * s  # pixels between the chips of a phase: a multiple of the cell
-            per_tile = max(1, (tile_pixels // height - chip - 2 * margin) // pitch + 1)
+            per_tile = max(1, (tile_budget // height - chip - 2 * margin) // pitch + 1)
             for first in range(0, len(cols), per_tile):
                 block = cols[first : first + per_tile]
                 if not active[rows.start : rows.stop : rows.step, block.start : block.stop : block.step].any():
                     continue
                 left, width = block[0] * s, (len(block) - 1) * pitch + chip + 2 * margin
                 tile = data[np.newaxis, :, top : top + height, left : left + width]
-                inner = predictor.cell_logits(np.ascontiguousarray(tile))[0, :, margin // cell :, margin // cell :]
+                out = predictor.cell_logits(np.ascontiguousarray(tile))[0]
+                if out.shape[1:] != (height // cell, width // cell):
+                    raise ValueError(f"the model gave {out.shape[1:]} cells for a {height} x {width} tile, not "
+                                     f"{(height // cell, width // cell)}: its cells are not {cell} px")
+                inner = out[:, margin // cell :, margin // cell :]
                 pooled = pool_cells(inner, size, pitch // cell)[:, : len(rows), : len(block)]
                 logits[rows.start : rows.stop : rows.step, block.start : block.stop : block.step] = (
                     pooled.transpose(1, 2, 0))
@@ -226,9 +234,9 @@ def tile_pixels(pixels_per_call: int) -> int:
 
 
 def strip_probabilities(data: np.ndarray, active: np.ndarray, layout: ChipLayout, strip: Strip,
-                        predictor: Predictor, cells: CellGeometry, tile_pixels: int) -> np.ndarray:
+                        predictor: Predictor, cells: CellGeometry, tile_budget: int) -> np.ndarray:
     """(active chips, classes) float32 probabilities of a strip's active chips, in row order (`strip_logits`)."""
-    from geoclassify.inference.onnx_backend import softmax  # (that module measures its cells with this one)
+    from geoclassify.inference.onnx_backend import softmax  # (imported here: that module imports this one)
 
-    logits = strip_logits(data, active, layout, strip, predictor, cells, tile_pixels)
+    logits = strip_logits(data, active, layout, strip, predictor, cells, tile_budget)
     return softmax(logits.reshape(-1, layout.num_classes)[active])

@@ -78,13 +78,13 @@ class OnnxPredictor(CellLogitsMixin):
         """A chip classifier's feature cells, where the graph also outputs `cell_logits` (per-cell logits of any
         tile size: written by `geoclassify export` for a fully convolutional head) whose cells tile its chips;
         else None (measured on first use: `measure_cells`)."""
-        if not self._cells_known:
-            self._cells_known = True
+        if not self._cells_known:  # (threads of a Dask worker may measure at once: the flag is set last)
             if self.card.task == "classification" and CELL_OUTPUT in {o.name for o in self.session.get_outputs()}:
                 try:
                     self._geometry = measure_cells(self._cells, self.card.mean, self.card.std, self.card.tile_size)
                 except Exception:  # noqa: BLE001 - ONNX Runtime refuses other tile sizes: no fully convolutional form
                     self._geometry = None
+            self._cells_known = True
         return self._geometry
 
     def _cells(self, batch: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -96,19 +97,21 @@ class TorchPredictor(CellLogitsMixin):
 
             from geoclassify.models.dense import cell_logits
 
-            dense = cell_logits(self.model) if self.card.task == "classification" else None
+            card = self.card
+            dense = cell_logits(self.model, card.in_channels, card.tile_size) if card.task == "classification" else None
             if dense is not None:
                 self._dense = dense.to(memory_format=torch.channels_last)
-                self._geometry = measure_cells(self._cells, self.card.mean, self.card.std, self.card.tile_size)
+                # the receptive field is the architecture's: measured in float32, without --amp's autocast
+                self._geometry = measure_cells(partial(self._cells, exact=True), card.mean, card.std, card.tile_size)
             self._cells_known = True
         return self._geometry
 
-    def _cells(self, batch: np.ndarray) -> np.ndarray:
+    def _cells(self, batch: np.ndarray, exact: bool = False) -> np.ndarray:
         import torch
 
         assert self._dense is not None
         with torch.inference_mode():
-            with self._autocast():
+            with contextlib.nullcontext() if exact else self._autocast():
                 logits = self._dense(self._normalised(batch))
             return logits.float().cpu().numpy()
 

@@ -24,7 +24,8 @@ class CellLogits(nn.Module):
     def __init__(self, features: nn.Module, linear: nn.Linear):
         super().__init__()
         self.features = features
-        self.classify = nn.Conv2d(linear.in_features, linear.out_features, 1)
+        self.classify = nn.Conv2d(linear.in_features, linear.out_features, 1, device=linear.weight.device,
+                                  dtype=linear.weight.dtype)
         with torch.no_grad():
             self.classify.weight.copy_(linear.weight.reshape(*linear.weight.shape, 1, 1))
             if linear.bias is not None and self.classify.bias is not None:
@@ -41,14 +42,13 @@ Parts = tuple[nn.Module, nn.Module, nn.Linear]  # features, the head on them (po
 
 
 def _compact_parts(model: nn.Module) -> Parts | None:
-    head = getattr(model, "head", None)
-    if not (isinstance(getattr(model, "features", None), nn.Module) and isinstance(head, nn.Sequential)):
+    head, features = getattr(model, "head", None), getattr(model, "features", None)
+    if not (isinstance(features, nn.Module) and isinstance(head, nn.Sequential) and len(head) >= 2):
         return None
     *pool, linear = list(head)
-    averages = bool(pool) and isinstance(pool[0], nn.AdaptiveAvgPool2d) and pool[0].output_size in (1, (1, 1))
+    averages = isinstance(pool[0], nn.AdaptiveAvgPool2d) and pool[0].output_size in (1, (1, 1))
     rest_is_identity = all(isinstance(m, (nn.Flatten, nn.Dropout, nn.Identity)) for m in pool[1:])
-    features = model.features
-    if averages and rest_is_identity and isinstance(linear, nn.Linear) and isinstance(features, nn.Module):
+    if averages and rest_is_identity and isinstance(linear, nn.Linear):
         return features, head, linear
     return None
 
@@ -74,16 +74,35 @@ def _timm_parts(model: nn.Module) -> Parts | None:
     return None
 
 
-def cell_logits(model: nn.Module) -> CellLogits | None:
+def _checked_parts(model: nn.Module, in_channels: int, chip: int) -> Parts | None:
+    """The parts of a recognised head, where the model's logits on a chip of noise are the mean of its cells'
+    logits (a head that does more between the pooling and the linear layer, as MobileNetV3's, is not one)."""
+    parts = _compact_parts(model) or _timm_parts(model)
+    if parts is None:
+        return None
+    weight = parts[2].weight
+    x = torch.randn(2, in_channels, chip, chip, generator=torch.Generator().manual_seed(0)).to(weight)
+    try:
+        with torch.inference_mode():
+            expected, cells = model(x), CellLogits(parts[0], parts[2])(x)
+    except RuntimeError:
+        return None
+    same = cells.ndim == 4 and torch.allclose(cells.mean(dim=(2, 3)), expected, rtol=1e-3, atol=1e-3)
+    return parts if same else None
+
+
+def cell_logits(model: nn.Module, in_channels: int, chip: int) -> CellLogits | None:
     """The fully convolutional form of a chip classifier, or None where its head is not recognised.
 
     Args:
-        model: a chip classifier (in eval mode for inference: dropout is then the identity).
+        model: a chip classifier in eval mode (dropout is then the identity).
+        in_channels: its input bands.
+        chip: its chip side in pixels (the form is checked on a chip of noise against the model's logits).
 
     Returns:
         A module sharing the model's weights: (n, bands, h, w) -> (n, classes, h / cell, w / cell).
     """
-    parts = _compact_parts(model) or _timm_parts(model)
+    parts = _checked_parts(model, in_channels, chip)
     return CellLogits(parts[0], parts[2]).eval() if parts is not None else None
 
 
@@ -103,8 +122,8 @@ class ChipAndCellLogits(nn.Module):
         return self.head(features), self.cells.classify(features)
 
 
-def chip_and_cell_logits(model: nn.Module) -> ChipAndCellLogits | None:
+def chip_and_cell_logits(model: nn.Module, in_channels: int, chip: int) -> ChipAndCellLogits | None:
     """The model with its per-cell logits as a second output, or None where its head is not recognised (see
     `cell_logits`)."""
-    parts = _compact_parts(model) or _timm_parts(model)
+    parts = _checked_parts(model, in_channels, chip)
     return ChipAndCellLogits(*parts).eval() if parts is not None else None

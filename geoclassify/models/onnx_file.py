@@ -149,13 +149,15 @@ def read_onnx_card(path: str | os.PathLike[str], card_path: str | None = None) -
 
 
 def _varint(f: BinaryIO) -> int:
-    value = shift = 0
-    while byte := f.read(1):
+    value = 0
+    for shift in range(0, 70, 7):  # a varint has at most 10 bytes
+        byte = f.read(1)
+        if not byte:
+            raise ValueError("truncated varint")
         value |= (byte[0] & 0x7F) << shift
         if byte[0] < 0x80:
             return value
-        shift += 7
-    raise ValueError("truncated varint")
+    raise ValueError("varint longer than 10 bytes")
 
 
 def _fields(f: BinaryIO, end: int, read: tuple[int, ...]) -> Iterator[tuple[int, bytes | None]]:
@@ -171,7 +173,8 @@ def _fields(f: BinaryIO, end: int, read: tuple[int, ...]) -> Iterator[tuple[int,
         if wire == 0:
             _varint(f)
         elif wire in (1, 5):
-            f.seek(8 if wire == 1 else 4, os.SEEK_CUR)
+            if f.seek(8 if wire == 1 else 4, os.SEEK_CUR) > end:
+                raise ValueError("a field runs past the message")
         elif wire == 2:
             length = _varint(f)
             if f.tell() + length > end:
@@ -211,7 +214,8 @@ def metadata_props(path: str | os.PathLike[str]) -> dict[str, str] | None:
                     entry = dict(_fields(io.BytesIO(value), len(value), read=(1, 2)))
                     metadata[(entry.get(1) or b"").decode()] = (entry.get(2) or b"").decode()
     except OSError as exc:
-        raise InputError(f"model file not found: {path} ({exc.strerror})") from None
+        reason = "not found" if isinstance(exc, FileNotFoundError) else "cannot be read"
+        raise InputError(f"model file {reason}: {path} ({exc.strerror})") from None
     except (ValueError, UnicodeDecodeError):
         return None
     return metadata if {1, 7} <= seen else None  # ir_version and graph: an ONNX model

@@ -126,8 +126,14 @@ def test_export_writes_the_cell_output(chip_model, tmp_path):
 
 
 def test_models_without_a_pooling_head_have_no_cells():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(2))
-    assert cell_logits(model) is None
+    """Nor those whose head does more than pool and one linear layer (timm's MobileNetV3: pool, conv, activation,
+    linear), found by checking the form against the model's logits."""
+    from geoclassify.models.factory import create_model
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 62 * 62, 2))
+    assert cell_logits(model, 3, 64) is None
+    assert cell_logits(create_model("timm:mobilenetv3_small_050", 3, 2).eval(), 3, 64) is None
+    assert cell_logits(create_model("compact_cnn", 3, 2).eval(), 3, 64) is not None
     assert cell_side(64, 3, 7) is None and cell_side(64, 2, 4) == 32
 
 

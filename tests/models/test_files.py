@@ -230,7 +230,8 @@ def test_onnx_metadata_is_read_without_onnx_runtime_as_onnx_runtime_reads_it(tmp
         assert metadata_props(path) == expected and CARD_KEY in expected
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(bundled_path("agri-s2-rgb", "onnx").read_bytes()[:-50_000])
-    for data in (b"", b"not a model", b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\": 1"):
+    for data in (b"", b"not a model", b"\x08\x00\x00\x00\x00\x00\x00\x00{\"a\": 1", b"\x08" + b"\x80" * 100_000,
+                 b"\x09\x00"):
         (tmp_path / "bad.onnx").write_bytes(data)
         assert metadata_props(tmp_path / "bad.onnx") is None
     assert metadata_props(truncated) is None
