@@ -81,11 +81,22 @@ batch budget (131,072 px) ran 1.7x slower than chip by chip; 1 Mpx 2.5x (ONNX Ru
 2-4 Mpx within 15 %."""
 
 class CellLogitsMixin:
-    """`cell_logits` for a predictor with a `cells` property and a `_cells(batch)` method (both backends')."""
+    """`cells` (measured once, on first use) and `cell_logits` for a predictor that says how to measure its cells
+    (`_measure_cells`) and runs its fully convolutional form (`_cells(batch)`): both backends' predictors."""
+
+    _cells_known = False
+    _geometry: CellGeometry | None = None
 
     @property
     def cells(self) -> CellGeometry | None:
-        """The model's feature cells, or None where it has no fully convolutional form."""
+        """The model's feature cells, or None where it has no fully convolutional form whose cells tile its chips
+        (measured on first use: `measure_cells`)."""
+        if not self._cells_known:  # (threads of a Dask worker may measure at once: the flag is set last)
+            self._geometry = self._measure_cells()
+            self._cells_known = True
+        return self._geometry
+
+    def _measure_cells(self) -> CellGeometry | None:
         raise NotImplementedError
 
     def _cells(self, batch: np.ndarray) -> np.ndarray:
@@ -165,8 +176,8 @@ def cells_for(layout: ChipLayout, predictor: Predictor, fully_convolutional: boo
     """
     if not fully_convolutional:
         return None
-    cells = predictor.cells
-    if cells is None or layout.chip % cells.size:
+    cells = predictor.cells  # (measured on the card's chip, which is the layout's: its cells tile it)
+    if cells is None:
         raise ConfigError(
             "--fully-convolutional needs a chip classifier whose head is global average pooling and one linear "
             "layer, whose feature cells tile its chips and see at most "

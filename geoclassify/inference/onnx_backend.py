@@ -70,22 +70,16 @@ class OnnxPredictor(CellLogitsMixin):
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
         self.pixels_per_call = pixels_per_call("onnx", "cuda" if on_gpu else "cpu")
         self.output_name = self.session.get_outputs()[0].name
-        self._cells_known = False
-        self._geometry: CellGeometry | None = None
 
-    @property
-    def cells(self) -> CellGeometry | None:
-        """A chip classifier's feature cells, where the graph also outputs `cell_logits` (per-cell logits of any
-        tile size: written by `geoclassify export` for a fully convolutional head) whose cells tile its chips;
-        else None (measured on first use: `measure_cells`)."""
-        if not self._cells_known:  # (threads of a Dask worker may measure at once: the flag is set last)
-            if self.card.task == "classification" and CELL_OUTPUT in {o.name for o in self.session.get_outputs()}:
-                try:
-                    self._geometry = measure_cells(self._cells, self.card.mean, self.card.std, self.card.tile_size)
-                except Exception:  # noqa: BLE001 - ONNX Runtime refuses other tile sizes: no fully convolutional form
-                    self._geometry = None
-            self._cells_known = True
-        return self._geometry
+    def _measure_cells(self) -> CellGeometry | None:
+        """The cells of the graph's `cell_logits` output (per-cell logits of any tile size: written by `geoclassify
+        export` for a fully convolutional head), or None without it."""
+        if self.card.task != "classification" or CELL_OUTPUT not in {o.name for o in self.session.get_outputs()}:
+            return None
+        try:
+            return measure_cells(self._cells, self.card.mean, self.card.std, self.card.tile_size)
+        except Exception:  # noqa: BLE001 - ONNX Runtime refuses other tile sizes: no fully convolutional form
+            return None
 
     def _cells(self, batch: np.ndarray) -> np.ndarray:
         (cells,) = self.session.run([CELL_OUTPUT], {self.input_name: self._normalised(batch)})

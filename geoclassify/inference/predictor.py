@@ -85,26 +85,20 @@ class TorchPredictor(CellLogitsMixin):
         self.std = torch.tensor(card.std, dtype=torch.float32, device=self.device).view(shape)
         self.pixels_per_call = pixels_per_call("torch", self.device.type)
         self._dense: "nn.Module | None" = None
-        self._cells_known = False
-        self._geometry: CellGeometry | None = None
 
-    @property
-    def cells(self) -> CellGeometry | None:
-        """A chip classifier's feature cells where it has a fully convolutional form (`geoclassify.models.dense`)
-        whose cells tile its chips, else None (measured on first use: `measure_cells`)."""
-        if not self._cells_known:
-            import torch
+    def _measure_cells(self) -> CellGeometry | None:
+        """The cells of the model's fully convolutional form (`geoclassify.models.dense`), or None."""
+        import torch
 
-            from geoclassify.models.dense import cell_logits
+        from geoclassify.models.dense import cell_logits
 
-            card = self.card
-            dense = cell_logits(self.model, card.in_channels, card.tile_size) if card.task == "classification" else None
-            if dense is not None:
-                self._dense = dense.to(memory_format=torch.channels_last)
-                # the receptive field is the architecture's: measured in float32, without --amp's autocast
-                self._geometry = measure_cells(partial(self._cells, exact=True), card.mean, card.std, card.tile_size)
-            self._cells_known = True
-        return self._geometry
+        card = self.card
+        dense = cell_logits(self.model, card.in_channels, card.tile_size) if card.task == "classification" else None
+        if dense is None:
+            return None
+        self._dense = dense.to(memory_format=torch.channels_last)
+        # the receptive field is the architecture's: measured in float32, without --amp's autocast
+        return measure_cells(partial(self._cells, exact=True), card.mean, card.std, card.tile_size)
 
     def _cells(self, batch: np.ndarray, exact: bool = False) -> np.ndarray:
         import torch

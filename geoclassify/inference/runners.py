@@ -129,8 +129,8 @@ def predict_strips(reader: StripReader, layout: Layout, strips: list[Strip], pre
             probs_arr = strip_probabilities(data, active, layout, strip, predictor, cells,
                                             tile_pixels(loop.pixels_per_call))
             if on_batch is not None:
-                on_batch(strip, int(active.sum()))
-            yield strip, StripOutput(probs_arr, active, None, len(offsets), len(offsets) - int(active.sum()))
+                on_batch(strip, len(probs_arr))
+            yield strip, StripOutput(probs_arr, active, None, len(offsets), len(offsets) - len(probs_arr))
             continue
         fill_chips = isinstance(layout, ChipLayout) and not valid.all()  # chips filled one by one
         if not isinstance(layout, ChipLayout):
